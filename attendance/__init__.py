@@ -1,0 +1,1 @@
+"""attendance: a school attendance service."""
