@@ -1,1 +1,58 @@
 """attendance: a school attendance service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import config as settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Make the app: defaults, then the environment, then `config` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(settings.Config)
+    app.config.update(settings.from_env(os.environ))
+    app.config.update(config or {})
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        path = os.path.join(app.instance_path, "attendance.sqlite")
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    settings.check(app.config)
+    app.debug = app.config["ATTENDANCE_ENV"] == "development" and app.debug
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True)
+    from . import dbsetup
+
+    dbsetup.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api
+
+    api.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from . import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

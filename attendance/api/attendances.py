@@ -1,0 +1,68 @@
+"""/api/attendances: devices and apps record check-ins and check-outs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..extensions import db
+from ..models import Attendance
+from ..services import attendances as service
+from .common import PageArgs, envelope, get_or_404, paginate, unprocessable
+from .schemas import AttendanceFilterSchema, AttendanceInSchema, AttendanceSchema
+
+blp = Blueprint(
+    "attendances", __name__, url_prefix="/api/attendances", description="Attendance events"
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@blp.route("")
+class Attendances(MethodView):
+    @blp.arguments(AttendanceFilterSchema, location="query")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, envelope(AttendanceSchema, many=True))
+    def get(self, filters: dict[str, Any], page: dict[str, Any]) -> Any:
+        """List events, filtered by school_id, user_id, type and a from/to time range."""
+        return paginate(service.filtered(filters), page)
+
+    @blp.arguments(AttendanceInSchema)
+    @blp.response(201, envelope(AttendanceSchema))
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "Retries with the same key for the same school return the "
+                "first result instead of recording twice.",
+            }
+        ]
+    )
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record a check-in or check-out (201; a retried idempotency key answers 200)."""
+        key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if key is not None and len(key) > 200:
+            unprocessable(IDEMPOTENCY_HEADER, "must be at most 200 characters")
+        event, created = service.record_attendance(data, key)
+        db.session.commit()
+        location = url_for(".AttendanceItem", attendance_id=event.id)
+        return {"data": event}, 201 if created else 200, {"Location": location}
+
+
+@blp.route("/<int:attendance_id>")
+class AttendanceItem(MethodView):
+    @blp.response(200, envelope(AttendanceSchema))
+    def get(self, attendance_id: int) -> Any:
+        """Show an event."""
+        return {"data": get_or_404(Attendance, attendance_id)}
+
+    @blp.response(204)
+    def delete(self, attendance_id: int) -> None:
+        """Delete an event (a correction); the figures of its day are recomputed."""
+        service.delete_attendance(get_or_404(Attendance, attendance_id))
+        db.session.commit()

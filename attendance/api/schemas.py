@@ -1,0 +1,195 @@
+"""marshmallow schemas: what the API accepts and what it answers."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ..models import EVENT_TYPES
+from .common import BodySchema
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _valid_timezone(name: str) -> None:
+    if name not in _timezones():
+        raise ma.ValidationError("must be an IANA timezone name, e.g. Europe/Paris")
+
+
+def _unique(values: list[Any]) -> None:
+    if len(set(values)) != len(values):
+        raise ma.ValidationError("must not repeat a value")
+
+
+def _places(limit: int) -> Any:
+    def check(value: Decimal) -> None:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -limit:
+            raise ma.ValidationError(f"must have at most {limit} decimal places")
+
+    return check
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses booleans (JSON `true` is not 1)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictDecimal(fields.Decimal):
+    """A decimal that refuses booleans."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _name() -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+# -- schools -----------------------------------------------------------------------------
+
+
+class SchoolSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    timezone = fields.String()
+    school_days = fields.List(fields.Integer())
+    min_daily_hours = fields.Float()
+    period_ratio = fields.Float()
+    fever_threshold = fields.Float()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class SchoolInSchema(BodySchema):
+    envelope = "school"
+
+    name = _name()
+    timezone = fields.String(validate=_valid_timezone)
+    school_days = fields.List(
+        StrictInteger(validate=validate.Range(min=1, max=7, error="must be ISO weekdays 1 to 7")),
+        validate=[validate.Length(min=1, error="must name at least one day"), _unique],
+    )
+    min_daily_hours = StrictDecimal(
+        validate=[
+            validate.Range(
+                min=0, max=24, min_inclusive=False, error="must be over 0 and at most 24"
+            ),
+            _places(2),
+        ]
+    )
+    period_ratio = StrictDecimal(
+        validate=[
+            validate.Range(min=0, max=1, max_inclusive=False, error="must be from 0 to under 1"),
+            _places(3),
+        ]
+    )
+    fever_threshold = StrictDecimal(
+        validate=[validate.Range(min=28, max=43, error="must be between 28 and 43"), _places(1)]
+    )
+
+
+class ClosureSchema(ma.Schema):
+    id = fields.Integer()
+    school_id = fields.Integer()
+    date = fields.Date()
+    name = fields.String(allow_none=True)
+
+
+class ClosureInSchema(BodySchema):
+    envelope = "closure"
+
+    date = fields.Date(required=True)
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+class UserSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    school_id = fields.Integer()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class UserInSchema(BodySchema):
+    envelope = "user"
+
+    name = _name()
+    school_id = StrictInteger(required=True)
+
+
+class UserFilterSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    school_id = fields.Integer()
+
+
+# -- attendances -------------------------------------------------------------------------
+
+
+class AttendanceSchema(ma.Schema):
+    id = fields.Integer()
+    timestamp = fields.AwareDateTime()
+    user_id = fields.Integer()
+    school_id = fields.Integer()
+    temperature = fields.Float()
+    image = fields.String(allow_none=True)
+    type = fields.String()
+    fever = fields.Boolean()
+    received_at = fields.AwareDateTime()
+    client_event_id = fields.String(attribute="idempotency_key", allow_none=True)
+
+
+AWARE_ERROR = "must be an ISO 8601 date-time with a UTC offset or Z"
+
+
+class AttendanceInSchema(BodySchema):
+    envelope = "attendance"
+
+    user_id = StrictInteger(required=True)
+    school_id = StrictInteger(required=True)
+    type = fields.String(
+        required=True, validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout")
+    )
+    temperature = StrictDecimal(
+        required=True,
+        validate=[validate.Range(min=28, max=43, error="must be between 28 and 43"), _places(2)],
+    )
+    timestamp = fields.AwareDateTime(
+        error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
+    )
+    image = fields.String(allow_none=True, validate=validate.Length(max=100_000))
+    client_event_id = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class AttendanceFilterSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    school_id = fields.Integer()
+    user_id = fields.Integer()
+    type = fields.String(validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout"))
+    from_ = fields.AwareDateTime(
+        data_key="from", error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
+    )
+    to = fields.AwareDateTime(
+        error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
+    )

@@ -1,0 +1,77 @@
+"""/api/users: the seed's user routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..extensions import db
+from ..models import User
+from ..services import users as service
+from .common import PageArgs, envelope, paginate
+from .schemas import UserFilterSchema, UserInSchema, UserSchema
+
+blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")
+
+
+def _active_or_404(user_id: int) -> User:
+    user = service.get_active(user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@blp.route("")
+class Users(MethodView):
+    @blp.arguments(UserFilterSchema, location="query")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, envelope(UserSchema, many=True))
+    def get(self, filters: dict[str, Any], page: dict[str, Any]) -> Any:
+        """List users (not archived), optionally of one school."""
+        query = service.active_users().order_by(User.id)
+        if "school_id" in filters:
+            query = query.where(User.school_id == filters["school_id"])
+        return paginate(query, page)
+
+    @blp.arguments(UserInSchema)
+    @blp.response(201, envelope(UserSchema))
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create a user in a school."""
+        user = service.create_user(data)
+        db.session.commit()
+        return {"data": user}, 201, {"Location": url_for(".UserItem", user_id=user.id)}
+
+
+@blp.route("/<int:user_id>")
+class UserItem(MethodView):
+    @blp.response(200, envelope(UserSchema))
+    def get(self, user_id: int) -> Any:
+        """Show a user."""
+        return {"data": _active_or_404(user_id)}
+
+    @blp.arguments(UserInSchema(partial=True))
+    @blp.response(200, envelope(UserSchema))
+    def patch(self, data: dict[str, Any], user_id: int) -> Any:
+        """Update some of a user's fields."""
+        return _update(user_id, data)
+
+    @blp.arguments(UserInSchema)
+    @blp.response(200, envelope(UserSchema))
+    def put(self, data: dict[str, Any], user_id: int) -> Any:
+        """Update a user."""
+        return _update(user_id, data)
+
+    @blp.response(204)
+    def delete(self, user_id: int) -> None:
+        """Archive a user: no longer listed or counted; their attendance history is kept."""
+        service.archive_user(_active_or_404(user_id))
+        db.session.commit()
+
+
+def _update(user_id: int, data: dict[str, Any]) -> Any:
+    user = service.update_user(_active_or_404(user_id), data)
+    db.session.commit()
+    return {"data": user}

@@ -1,0 +1,66 @@
+"""Configuration: safe defaults, overridden by the environment when the app is made."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production, see check()
+
+
+class Config:
+    """Defaults for every setting; `from_env` layers the environment on top."""
+
+    ATTENDANCE_ENV = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: a SQLite file in the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    REDIS_URL: str | None = None  # None: report jobs run in-process
+    RQ_QUEUES = ("reports",)
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    JSON_SORT_KEYS = False
+    # How many seconds the aggregate endpoint waits for a report before answering 202.
+    REPORT_WAIT_DEFAULT = 5.0
+    REPORT_WAIT_MAX = 30.0
+
+    API_TITLE = "attendance"
+    API_VERSION = "1.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+
+def _database_url(url: str) -> str:
+    """Pin PostgreSQL URLs to psycopg 3, the driver we install."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment gives, by their config names."""
+    settings: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = _database_url(environ["DATABASE_URL"])
+    if environ.get("REDIS_URL"):
+        settings["REDIS_URL"] = environ["REDIS_URL"]
+    if environ.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = environ["SECRET_KEY"]
+    if environ.get("ATTENDANCE_ENV"):
+        settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
+    return settings
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse settings that are unsafe or meaningless."""
+    env = config["ATTENDANCE_ENV"]
+    if env not in ("development", "production"):
+        raise RuntimeError(f"ATTENDANCE_ENV must be 'development' or 'production', not {env!r}")
+    if env == "production":
+        key = config.get("SECRET_KEY") or ""
+        if key == DEV_SECRET_KEY or len(key) < 32:
+            raise RuntimeError(
+                "ATTENDANCE_ENV=production needs SECRET_KEY set to a random value of at least "
+                "32 characters: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )

@@ -1,0 +1,161 @@
+"""SQLAlchemy models shared by the API, the dashboard and the jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import Model
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+CHECKIN = "checkin"
+CHECKOUT = "checkout"
+EVENT_TYPES = (CHECKIN, CHECKOUT)
+DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
+
+
+def utcnow() -> dt.datetime:
+    """The current instant, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware instant stored in UTC; SQLite keeps no offset, so we normalise both ways."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class School(Model):
+    __tablename__ = "schools"
+    __table_args__ = (
+        CheckConstraint("min_daily_hours > 0 AND min_daily_hours <= 24", name="min_daily_hours"),
+        CheckConstraint("period_ratio >= 0 AND period_ratio < 1", name="period_ratio"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    school_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: list(DEFAULT_SCHOOL_DAYS))
+    min_daily_hours: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(4))
+    period_ratio: Mapped[Decimal] = mapped_column(Numeric(4, 3), default=Decimal("0.8"))
+    fever_threshold: Mapped[Decimal] = mapped_column(Numeric(4, 1), default=Decimal("37.5"))
+    # Bumped whenever a setting, closure or enrolment changes: cached figures of older
+    # generations are stale.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    closures: Mapped[list[Closure]] = relationship(
+        back_populates="school", cascade="all, delete-orphan", order_by="Closure.date"
+    )
+
+
+class Closure(Model):
+    """A date on which a school is shut (a holiday)."""
+
+    __tablename__ = "closures"
+    __table_args__ = (UniqueConstraint("school_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+    school: Mapped[School] = relationship(back_populates="closures")
+
+
+class User(Model):
+    """A pupil or member of staff; archived, never deleted, so history stays whole."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    school: Mapped[School] = relationship()
+
+
+class Attendance(Model):
+    """One check-in or check-out of one user at one school, stored as sent."""
+
+    __tablename__ = "attendances"
+    __table_args__ = (
+        CheckConstraint("type IN ('checkin', 'checkout')", name="type"),
+        CheckConstraint("temperature >= 28 AND temperature <= 43", name="temperature"),
+        UniqueConstraint("school_id", "idempotency_key"),
+        Index("ix_attendances_school_id_timestamp", "school_id", "timestamp"),
+        Index("ix_attendances_user_id_timestamp", "user_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"))
+    type: Mapped[str] = mapped_column(String(8))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    temperature: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    image: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+    school: Mapped[School] = relationship()
+
+    @property
+    def fever(self) -> bool:
+        """True when the temperature reaches the school's fever threshold."""
+        return self.temperature >= self.school.fever_threshold
+
+
+class DayVersion(Model):
+    """How many times a school's local date has changed; cached figures record the one they saw."""
+
+    __tablename__ = "day_versions"
+
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,23 @@
+"""Services: load and store through the session, apply the rules; they flush, never commit."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the service refuses, with the field (or `detail`) it concerns."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Conflict(ServiceError):
+    """The request clashes with the data as it stands (e.g. deleting a school with history)."""
+
+    status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__("detail", message)

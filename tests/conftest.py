@@ -1,0 +1,154 @@
+"""Shared fixtures: the app on the test database, a client, and row factories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from attendance import create_app
+from attendance.config import _database_url
+from attendance.extensions import db as _db
+from attendance.models import Attendance, School, User
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """PostgreSQL when DATABASE_URL names a test database, else a throwaway SQLite file."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        if IN_CI:
+            raise RuntimeError("CI=true but DATABASE_URL is not set: refusing to test on SQLite")
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    url = _database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" and "test" not in (parsed.database or ""):
+        raise RuntimeError(
+            f"refusing to wipe {parsed.database!r}: test databases need 'test' in the name"
+        )
+    return url
+
+
+def reset_schema(app: Flask) -> None:
+    """Drop everything and run the migrations from scratch (so they are tested too)."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        engine = _db.engine
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            else:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                for table in inspect(conn).get_table_names():
+                    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"')
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
+        "REDIS_URL": None,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    reset_schema(app)
+    yield app
+    dispose(app)
+
+
+def dispose(app: Flask) -> None:
+    """Close pooled connections, so nothing is left open when the process ends."""
+    with app.app_context():
+        for engine in _db.engines.values():
+            engine.dispose()
+
+
+def wipe(app: Flask) -> None:
+    """Empty every table between tests."""
+    with app.app_context():
+        _db.session.remove()
+        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+        with _db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.exec_driver_sql(f'DELETE FROM "{table}"')
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    with app.app_context():
+        yield _db
+        _db.session.remove()
+    wipe(app)
+
+
+@pytest.fixture
+def client(app: Flask, db: Any) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask, db: Any) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_school(db: Any) -> Callable[..., School]:
+    def make(**overrides: Any) -> School:
+        school = School(**{"name": "Hillside Primary", **overrides})
+        db.session.add(school)
+        db.session.commit()
+        return school
+
+    return make
+
+
+@pytest.fixture
+def make_user(db: Any, make_school: Callable[..., School]) -> Callable[..., User]:
+    def make(**overrides: Any) -> User:
+        if "school_id" not in overrides and "school" not in overrides:
+            overrides["school"] = make_school()
+        user = User(**{"name": "Ada Lovelace", **overrides})
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_event(db: Any, make_user: Callable[..., User]) -> Callable[..., Attendance]:
+    def make(**overrides: Any) -> Attendance:
+        user = overrides.pop("user", None) or make_user()
+        fields = {
+            "user_id": user.id,
+            "school_id": user.school_id,
+            "type": "checkin",
+            "timestamp": dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC),
+            "temperature": Decimal("36.6"),
+            **overrides,
+        }
+        event = Attendance(**fields)
+        db.session.add(event)
+        db.session.commit()
+        return event
+
+    return make
