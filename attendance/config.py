@@ -18,6 +18,8 @@ class Config:
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    # POST /api/attendances/bulk only: 5,000 events with small photos.
+    BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
     JSON_SORT_KEYS = False
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -24,6 +25,30 @@ def _find_by_key(school_id: int, key: str) -> Attendance | None:
     )
 
 
+def check_event(
+    data: Mapping[str, Any],
+    *,
+    school_found: bool,
+    user_school_id: int | None,
+    received_at: dt.datetime,
+) -> None:
+    """Refuse an event that breaks a rule (one event or a batch: the same rules and messages).
+
+    `user_school_id` is the school of the active user named by `data["user_id"]`, or None
+    when there is no such user (or it is archived).
+    """
+    school_id, user_id = data["school_id"], data["user_id"]
+    if not school_found:
+        raise ServiceError("school_id", f"school {school_id} does not exist")
+    if user_school_id is None:
+        raise ServiceError("user_id", f"user {user_id} does not exist")
+    if user_school_id != school_id:
+        raise ServiceError("user_id", f"user {user_id} does not belong to school {school_id}")
+    timestamp = data.get("timestamp")
+    if timestamp is not None and timestamp > received_at + MAX_FUTURE:
+        raise ServiceError("timestamp", "must not be more than 5 minutes in the future")
+
+
 def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Attendance, bool]:
     """Store one event as sent; returns it and whether it is new (False: a retried key)."""
     received_at = utcnow()
@@ -33,18 +58,16 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Att
         existing = _find_by_key(school_id, key)
         if existing is not None:
             return existing, False
-    if db.session.get(School, school_id) is None:
-        raise ServiceError("school_id", f"school {school_id} does not exist")
     user = get_active(data["user_id"])
-    if user is None:
-        raise ServiceError("user_id", f"user {data['user_id']} does not exist")
-    if user.school_id != school_id:
-        raise ServiceError("user_id", f"user {user.id} does not belong to school {school_id}")
+    check_event(
+        data,
+        school_found=db.session.get(School, school_id) is not None,
+        user_school_id=None if user is None else user.school_id,
+        received_at=received_at,
+    )
     timestamp = data.get("timestamp") or received_at
-    if timestamp > received_at + MAX_FUTURE:
-        raise ServiceError("timestamp", "must not be more than 5 minutes in the future")
     event = Attendance(
-        user_id=user.id,
+        user_id=data["user_id"],
         school_id=school_id,
         type=data["type"],
         timestamp=timestamp,

@@ -1,0 +1,317 @@
+"""Storing many events at once: a device's offline batch, and the demo loader's rows.
+
+Both paths are idempotent on (school_id, idempotency_key) and bump the day version of
+every (school, local date) they add rows to, once per date, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from ..extensions import db
+from ..models import Attendance, School, User, utcnow
+from . import ServiceError
+from .attendances import check_event
+from .daycache import invalidate_days, local_day
+
+CREATED = "created"
+DUPLICATE = "duplicate"
+INVALID = "invalid"
+
+# The columns a stored event is made of, in the order rows are given below.
+# SQLite allows 32,766 bound parameters per statement.
+KEYS_PER_QUERY = 5000
+
+COLUMNS = (
+    "user_id",
+    "school_id",
+    "type",
+    "timestamp",
+    "temperature",
+    "image",
+    "received_at",
+    "idempotency_key",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One event ready to store, in COLUMNS order."""
+
+    user_id: int
+    school_id: int
+    type: str
+    timestamp: dt.datetime
+    temperature: Decimal
+    image: str | None
+    received_at: dt.datetime
+    idempotency_key: str | None
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        """The idempotency key with its scope, the school."""
+        return None if self.idempotency_key is None else (self.school_id, self.idempotency_key)
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The values in COLUMNS order."""
+        return (
+            self.user_id,
+            self.school_id,
+            self.type,
+            self.timestamp,
+            self.temperature,
+            self.image,
+            self.received_at,
+            self.idempotency_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one event of a batch."""
+
+    status: str  # CREATED | DUPLICATE | INVALID
+    id: int | None = None
+    errors: Mapping[str, list[str]] | None = None
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+# -- the bulk endpoint --------------------------------------------------------------------
+
+
+def record_many(
+    events: Sequence[Mapping[str, Any] | Outcome], received_at: dt.datetime | None = None
+) -> list[Outcome]:
+    """Store a batch of validated events (or pass on earlier Outcomes); one outcome each, in order.
+
+    An event is a duplicate when its idempotency key is already stored for its school or
+    appears earlier in the batch; its outcome carries the first record's id. The rules are
+    those of one event (`check_event`); refused events do not stop the others.
+    """
+    received_at = received_at or utcnow()
+    outcomes: list[Outcome | None] = [e if isinstance(e, Outcome) else None for e in events]
+    valid = [(i, e) for i, e in enumerate(events) if not isinstance(e, Outcome)]
+    if not valid:
+        return [o for o in outcomes if o is not None]
+    users, schools = _load_users_and_schools(valid)
+    stored = _stored_keys(_key(e) for _, e in valid)
+
+    rows: list[tuple[int, Row]] = []
+    first_of: dict[tuple[int, str], int] = {}  # key -> index of the batch's event storing it
+    later: list[tuple[int, tuple[int, str]]] = []  # repeats of a key stored by this batch
+    for i, event in valid:
+        key = _key(event)
+        if key is not None:
+            if key in stored:
+                outcomes[i] = Outcome(DUPLICATE, stored[key])
+                continue
+            if key in first_of:
+                later.append((i, key))
+                continue
+        try:
+            check_event(
+                event,
+                school_found=event["school_id"] in schools,
+                user_school_id=users.get(event["user_id"]),
+                received_at=received_at,
+            )
+        except ServiceError as error:
+            outcomes[i] = Outcome(INVALID, errors={error.field: [error.message]})
+            continue
+        if key is not None:
+            first_of[key] = i
+        rows.append((i, _row(event, received_at)))
+
+    ids = _insert(rows)
+    days: set[tuple[int, dt.date]] = set()
+    raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
+    for (i, row), ident in zip(rows, ids, strict=True):
+        if ident is None:
+            raced.append((i, row))
+            continue
+        outcomes[i] = Outcome(CREATED, ident)
+        days.add((row.school_id, local_day(schools[row.school_id], row.timestamp)))
+    if raced:
+        found = _stored_keys(row.key for _, row in raced)
+        for i, row in raced:
+            outcomes[i] = Outcome(DUPLICATE, found.get(row.key))  # type: ignore[arg-type]
+    for i, key in later:
+        first = outcomes[first_of[key]]
+        outcomes[i] = Outcome(DUPLICATE, first.id if first else None)
+    invalidate_days(days)
+    return [o for o in outcomes if o is not None]
+
+
+def _key(event: Mapping[str, Any]) -> tuple[int, str] | None:
+    key = event.get("client_event_id")
+    return None if key is None else (event["school_id"], key)
+
+
+def _row(event: Mapping[str, Any], received_at: dt.datetime) -> Row:
+    return Row(
+        user_id=event["user_id"],
+        school_id=event["school_id"],
+        type=event["type"],
+        timestamp=event.get("timestamp") or received_at,
+        temperature=event["temperature"],
+        image=event.get("image"),
+        received_at=received_at,
+        idempotency_key=event.get("client_event_id"),
+    )
+
+
+def _load_users_and_schools(
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Active users named by the batch -> their school; schools named -> their timezone."""
+    user_ids = {e["user_id"] for _, e in events}
+    school_ids = {e["school_id"] for _, e in events}
+    users = db.session.execute(
+        select(User.id, User.school_id).where(User.id.in_(user_ids), User.deleted_at.is_(None))
+    )
+    schools = db.session.execute(
+        select(School.id, School.timezone).where(School.id.in_(school_ids))
+    )
+    return {u: s for u, s in users}, {s: tz for s, tz in schools}
+
+
+def _stored_keys(keys: Iterable[tuple[int, str] | None]) -> dict[tuple[int, str], int]:
+    """The ids of events already stored under these (school, key) pairs (None: no key)."""
+    by_school: dict[int, list[str]] = defaultdict(list)
+    for pair in keys:
+        if pair is not None:
+            by_school[pair[0]].append(pair[1])
+    found: dict[tuple[int, str], int] = {}
+    for school_id, school_keys in by_school.items():
+        for start in range(0, len(school_keys), KEYS_PER_QUERY):
+            chunk = school_keys[start : start + KEYS_PER_QUERY]
+            result = db.session.execute(
+                select(Attendance.idempotency_key, Attendance.id).where(
+                    Attendance.school_id == school_id, Attendance.idempotency_key.in_(chunk)
+                )
+            )
+            found.update(((school_id, key), ident) for key, ident in result if key)
+    return found
+
+
+# PostgreSQL: the whole batch as eight arrays, one statement whatever its size. Keyed rows
+# go first, sorted, so concurrent batches lock keys in one order (no deadlock); unkeyed
+# rows cannot conflict, and take ids in array order (ORDER BY ord feeds the sequence).
+_PG_INSERT = """
+INSERT INTO attendances
+    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+SELECT user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
+FROM unnest(
+    %s::integer[], %s::integer[], %s::varchar[], %s::timestamptz[],
+    %s::numeric[], %s::text[], %s::timestamptz[], %s::varchar[]
+) WITH ORDINALITY AS batch(
+    user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key, ord
+)
+ORDER BY ord
+ON CONFLICT (school_id, idempotency_key) DO NOTHING
+RETURNING id, school_id, idempotency_key
+"""
+
+
+def _insert(rows: Sequence[tuple[int, Row]]) -> list[int | None]:
+    """Insert rows; their ids in the same order (None: the key was taken meanwhile)."""
+    if not rows:
+        return []
+    if _dialect() != "postgresql":
+        # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can have written
+        # these keys since we looked, so every row goes in.
+        stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
+        params = [dict(zip(COLUMNS, row.as_tuple(), strict=True)) for _, row in rows]
+        return list(db.session.scalars(stmt, params))
+    keyed = sorted(
+        (r for r in rows if r[1].idempotency_key is not None),
+        key=lambda r: (r[1].school_id, r[1].idempotency_key or ""),
+    )
+    ordered = keyed + [r for r in rows if r[1].idempotency_key is None]
+    columns = [list(c) for c in zip(*(row.as_tuple() for _, row in ordered), strict=True)]
+    result = db.session.connection().exec_driver_sql(_PG_INSERT, tuple(columns))
+    by_key: dict[tuple[int, str], int] = {}
+    unkeyed: list[int] = []
+    for ident, school_id, key in result:
+        if key is None:
+            unkeyed.append(ident)
+        else:
+            by_key[(school_id, key)] = ident
+    unkeyed.sort()
+    unkeyed_ids = iter(unkeyed)
+    return [
+        by_key.get((row.school_id, row.idempotency_key))
+        if row.idempotency_key is not None
+        else next(unkeyed_ids)
+        for _, row in rows
+    ]
+
+
+# -- the demo loader ----------------------------------------------------------------------
+
+_STAGE = """
+CREATE TEMPORARY TABLE attendance_stage (
+    user_id integer, school_id integer, type varchar(8), timestamp timestamptz,
+    temperature numeric(5, 2), image text, received_at timestamptz, idempotency_key varchar(200)
+) ON COMMIT DROP
+"""
+_COPY = """
+COPY attendance_stage
+    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+FROM STDIN
+"""
+_FROM_STAGE = """
+INSERT INTO attendances
+    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+SELECT user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
+FROM attendance_stage ORDER BY school_id, idempotency_key
+ON CONFLICT (school_id, idempotency_key) DO NOTHING
+RETURNING school_id, timestamp
+"""
+
+
+def copy_rows(rows: Sequence[Row], timezones: Mapping[int, str]) -> int:
+    """Store rows fast, skipping keys already stored; returns how many were new.
+
+    PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING
+    from it. SQLite: the keys already stored are left out, the rest go in by executemany.
+    `timezones` maps every school of `rows` to its timezone, for the day versions.
+    """
+    if not rows:
+        return 0
+    if _dialect() == "postgresql":
+        connection = db.session.connection()
+        connection.exec_driver_sql(_STAGE)
+        raw: Any = connection.connection.driver_connection  # psycopg.Connection
+        with raw.cursor() as cursor:
+            with cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row.as_tuple())
+        added: list[tuple[int, dt.datetime]] = [
+            (school_id, ts) for school_id, ts in connection.exec_driver_sql(_FROM_STAGE)
+        ]
+    else:
+        stored = _stored_keys({r.key for r in rows})
+        new, seen = [], set(stored)
+        for row in rows:
+            if row.key is None or row.key not in seen:
+                new.append(row)
+                if row.key is not None:
+                    seen.add(row.key)
+        if new:
+            db.session.execute(
+                insert(Attendance), [dict(zip(COLUMNS, r.as_tuple(), strict=True)) for r in new]
+            )
+        added = [(r.school_id, r.timestamp) for r in new]
+    invalidate_days((school_id, local_day(timezones[school_id], ts)) for school_id, ts in added)
+    return len(added)
