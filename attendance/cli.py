@@ -17,4 +17,7 @@ def serve_command(host: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
+    from .demo_cli import demo_data_command
+
     app.cli.add_command(serve_command)
+    app.cli.add_command(demo_data_command)
