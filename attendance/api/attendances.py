@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import jsonify, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -19,6 +19,7 @@ blp = Blueprint(
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_attendance_schema = AttendanceSchema()
 
 
 @blp.route("")
@@ -30,7 +31,8 @@ class Attendances(MethodView):
         """List events, filtered by school_id, user_id, type and a from/to time range."""
         return paginate(service.filtered(filters), page)
 
-    @blp.arguments(AttendanceInSchema)
+    # An instance, not the class: webargs would build a schema for every request.
+    @blp.arguments(AttendanceInSchema())
     @blp.response(201, envelope(AttendanceSchema))
     @blp.doc(
         parameters=[
@@ -49,9 +51,11 @@ class Attendances(MethodView):
         if key is not None and len(key) > 200:
             unprocessable(IDEMPOTENCY_HEADER, "must be at most 200 characters")
         event, created = service.record_attendance(data, key)
+        response = jsonify({"data": _attendance_schema.dump(event)})
+        response.status_code = 201 if created else 200
+        response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)
         db.session.commit()
-        location = url_for(".AttendanceItem", attendance_id=event.id)
-        return {"data": event}, 201 if created else 200, {"Location": location}
+        return response
 
 
 @blp.route("/<int:attendance_id>")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, and_, bindparam, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
-from ..models import Attendance, School, utcnow
+from ..models import Attendance, School, User, utcnow
 from . import ServiceError
-from .users import get_active
+from .daycache import invalidate_days, local_day, still_open
 
 MAX_FUTURE = dt.timedelta(minutes=5)
 
@@ -49,43 +51,148 @@ def check_event(
         raise ServiceError("timestamp", "must not be more than 5 minutes in the future")
 
 
-def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Attendance, bool]:
-    """Store one event as sent; returns it and whether it is new (False: a retried key)."""
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A stored event as the API shows it (the attribute names of Attendance)."""
+
+    id: int
+    user_id: int
+    school_id: int
+    type: str
+    timestamp: dt.datetime
+    temperature: Decimal
+    image: str | None
+    received_at: dt.datetime
+    idempotency_key: str | None
+    fever: bool
+
+    @classmethod
+    def of(cls, event: Attendance) -> Recorded:
+        """The view of a loaded event."""
+        return cls(*(getattr(event, f) for f in _RECORDED_FIELDS))
+
+
+_RECORDED_FIELDS = tuple(f.name for f in fields(Recorded))
+_STORED_COLUMNS = _RECORDED_FIELDS[:-1]  # all but `fever`, which is computed
+
+
+def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Recorded, bool]:
+    """Store one event as sent; returns it and whether it is new (False: a retried key).
+
+    The usual case is one statement: an INSERT ... SELECT that checks the user belongs
+    to the school, does nothing on a known key, and returns the row with its school's
+    timezone and fever threshold. Only when it stores nothing (a retry, a race, a
+    refusal) does a look-up find out why, with the messages of `check_event`. The day
+    version is bumped only for an event of a day that is over (see daycache).
+    """
     received_at = utcnow()
-    school_id = data["school_id"]
     key = key or data.get("client_event_id")
-    if key is not None:
-        existing = _find_by_key(school_id, key)
-        if existing is not None:
-            return existing, False
-    user = get_active(data["user_id"])
+    timestamp = data.get("timestamp") or received_at
+    stored = None
+    if timestamp <= received_at + MAX_FUTURE:
+        values = {
+            "user_id": data["user_id"],
+            "school_id": data["school_id"],
+            "type": data["type"],
+            "timestamp": timestamp,
+            "temperature": data["temperature"],
+            "image": data.get("image"),
+            "received_at": received_at,
+            "idempotency_key": key,
+        }
+        stored = db.session.execute(_INSERT[_dialect()], values).first()
+    if stored is None:
+        return _not_stored(data, key, received_at), False
+    *columns, timezone, fever_threshold = stored
+    stored_fields = dict(zip(_STORED_COLUMNS, columns, strict=True))
+    event = Recorded(**stored_fields, fever=stored.temperature >= fever_threshold)
+    day = local_day(timezone, event.timestamp)
+    if not still_open(timezone, day, utcnow()):  # a late event: its day may be cached
+        invalidate_days([(event.school_id, day)])
+    return event, True
+
+
+def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:
+    """Why an event was not stored: the event stored under its key, or a ServiceError."""
+    row = db.session.execute(
+        _LOOK_UP, {"school_id": data["school_id"], "user_id": data["user_id"], "key": key}
+    ).first()
+    school, user_school_id, existing = row if row is not None else (None, None, None)
+    if existing is not None:
+        return Recorded.of(existing)
     check_event(
         data,
-        school_found=db.session.get(School, school_id) is not None,
-        user_school_id=None if user is None else user.school_id,
+        school_found=school is not None,
+        user_school_id=user_school_id,
         received_at=received_at,
     )
-    timestamp = data.get("timestamp") or received_at
-    event = Attendance(
-        user_id=data["user_id"],
-        school_id=school_id,
-        type=data["type"],
-        timestamp=timestamp,
-        temperature=data["temperature"],
-        image=data.get("image"),
-        received_at=received_at,
-        idempotency_key=key,
+    raise RuntimeError("an event that passes every check was not stored")
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+# Statements built once: constructing and cache-keying them per request showed in profiles.
+_LOOK_UP = (
+    select(
+        School,
+        select(User.school_id)
+        .where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
+        .scalar_subquery(),
+        Attendance,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(event)
-    except IntegrityError:
-        # Two requests with the same key raced; the other one's row is the answer.
-        if key is None or (existing := _find_by_key(school_id, key)) is None:
-            raise
-        return existing, False
-    touch_day(event)
-    return event, True
+    .outerjoin(
+        Attendance,
+        and_(Attendance.school_id == School.id, Attendance.idempotency_key == bindparam("key")),
+    )
+    .where(School.id == bindparam("school_id"))
+)
+
+
+def _insert_checked(insert: Any) -> Any:
+    """INSERT ... SELECT FROM users WHERE the user is active and in the school."""
+    table = Attendance.__table__
+    params = [
+        bindparam("type", type_=table.c.type.type),
+        bindparam("timestamp", type_=table.c.timestamp.type),
+        bindparam("temperature", type_=table.c.temperature.type),
+        bindparam("image", type_=table.c.image.type),
+        bindparam("received_at", type_=table.c.received_at.type),
+        bindparam("idempotency_key", type_=table.c.idempotency_key.type),
+    ]
+    source = select(User.id, User.school_id, *params).where(
+        User.id == bindparam("user_id"),
+        User.school_id == bindparam("school_id"),
+        User.deleted_at.is_(None),
+    )
+    return (
+        insert(table)
+        .from_select(
+            ["user_id", "school_id", "type", "timestamp", "temperature", "image"]
+            + ["received_at", "idempotency_key"],
+            source,
+        )
+        .on_conflict_do_nothing(index_elements=["school_id", "idempotency_key"])
+        .returning(
+            *(table.c[f] for f in _STORED_COLUMNS),
+            # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
+            literal_column(
+                "(SELECT timezone FROM schools WHERE schools.id = attendances.school_id)",
+                School.timezone.type,
+            ),
+            literal_column(
+                "(SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)",
+                School.fever_threshold.type,
+            ),
+        )
+    )
+
+
+_INSERT = {
+    "postgresql": _insert_checked(postgresql.insert),
+    "sqlite": _insert_checked(sqlite.insert),
+}
 
 
 def delete_attendance(event: Attendance) -> None:

@@ -1,4 +1,13 @@
-"""The per-day cache's invalidation: every change to a school's date bumps its version."""
+"""The per-day cache's invalidation: every change to a school's date bumps its version.
+
+One exception, for the ingest hot path: figures of a day are cached only once that day
+is over in the school's timezone (services/reports.py stores summaries and fingerprints
+for past days only, reading the versions before the events). A change that commits
+while its day is still open cannot have been missed by a cached figure, so it needs no
+bump; `still_open` says when that is certain, with a margin for the commit and for
+clocks. Recording a check-in as it happens therefore skips the day-version upsert,
+whose row lock would otherwise serialize every check-in of a school on its commit.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import DayVersion, School
+
+# How long before a day's end a change still counts as made while the day is open: far
+# more than a transaction lasts or than server clocks drift apart.
+OPEN_MARGIN = dt.timedelta(minutes=10)
+
+
+def still_open(timezone: str, day: dt.date, now: dt.datetime) -> bool:
+    """True when `day` is not over, and will not be for OPEN_MARGIN: nothing of it is cached."""
+    return day >= local_day(timezone, now + OPEN_MARGIN)
 
 
 def local_day(timezone: str, timestamp: dt.datetime) -> dt.date:

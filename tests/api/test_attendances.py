@@ -236,3 +236,20 @@ def test_changes_bump_the_local_day_version(client, make_school, make_user, db):
     client.delete(f"/api/attendances/{resp.json['data']['id']}")
     db.session.expire_all()
     assert db.session.get(DayVersion, (school.id, dt.date(2026, 11, 3))).version == 2
+
+
+def test_a_check_in_as_it_happens_bumps_no_day_version(client, make_user, db):
+    """Figures are cached only for days that are over: today's version has no reader."""
+    user = make_user()
+    resp = client.post("/api/attendances", json=body(user))
+    assert resp.status_code == 201
+    assert db.session.scalar(select(func.count()).select_from(DayVersion)) == 0
+
+
+def test_a_late_event_bumps_its_day_even_just_before_midnight(client, make_user, db, monkeypatch):
+    user = make_user()  # a UTC school
+    almost_midnight = dt.datetime(2026, 11, 23, 23, 55, tzinfo=dt.UTC)
+    monkeypatch.setattr("attendance.services.attendances.utcnow", lambda: almost_midnight)
+    stamp = "2026-11-23T23:54:00Z"  # today, but the day ends inside the margin
+    assert client.post("/api/attendances", json=body(user, timestamp=stamp)).status_code == 201
+    assert db.session.get(DayVersion, (user.school_id, dt.date(2026, 11, 23))).version == 1
