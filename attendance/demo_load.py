@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import text
+
 from .demo import SchoolPlan, count_estimate, generate_school_events, school_plans, user_names
 from .extensions import db
 from .models import utcnow
@@ -169,6 +171,11 @@ def load_db(
             flush()
         rows.append(row)
     flush()
+    if report.written and db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics: until autovacuum gets to it, the planner would take a school
+        # with thousands of new rows for one with a handful.
+        db.session.execute(text("ANALYZE attendances"))
+        db.session.commit()
     if bar is not None:
         bar.close()
     report.seconds = time.perf_counter() - started

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from ..extensions import db
 from ..services import bulk as service
-from .common import envelope
+from .common import BodySchema, envelope
 from .schemas import AttendanceInSchema
 
 MAX_ITEMS = 5000
@@ -69,7 +69,73 @@ class BulkResultSchema(ma.Schema):
     results = fields.List(fields.Nested(BulkItemSchema))
 
 
-_item_schema = AttendanceInSchema()
+class ItemLoader:
+    """`schema.load` for the items of a batch, at a fraction of its cost per item.
+
+    The plain items devices send (an object of known fields, bare or wrapped) have each
+    field deserialized by the schema's own field object, which is what `schema.load`
+    does for them, minus its bookkeeping. Within a batch the same value of a repetitive
+    field (the school, the type, a temperature, a user) is deserialized once: fields are
+    pure functions of their value. Anything else, and any item a field refuses, goes
+    through `schema.load`, so results and messages are exactly the schema's. Should the
+    schema gain hooks or options this shortcut does not reproduce, it is not taken.
+    """
+
+    KNOWN_HOOKS: dict[str, list[Any]] = {"pre_load": [("unwrap", False, {})]}
+    REPETITIVE = frozenset({"user_id", "school_id", "type", "temperature"})
+    MEMO_TYPES = (int, float, str)
+
+    def __init__(self, schema: BodySchema) -> None:
+        self.schema = schema
+        self.fields = schema.load_fields
+        self.required = frozenset(n for n, f in self.fields.items() if f.required)
+        self.fast = (
+            dict(schema._hooks) == self.KNOWN_HOOKS
+            and schema.unknown == ma.RAISE
+            and not schema.partial
+            and all(f.data_key is None and f.attribute is None for f in self.fields.values())
+        )
+
+    def load_all(self, items: list[Any]) -> list[dict[str, Any] | ma.ValidationError]:
+        """Each item as `schema.load(item)` gives it, or the ValidationError it raises."""
+        memo: dict[tuple[str, type, Any], Any] = {}
+        loaded: list[dict[str, Any] | ma.ValidationError] = []
+        for item in items:
+            try:
+                loaded.append(self._load(item, memo))
+            except ma.ValidationError as error:
+                loaded.append(error)
+        return loaded
+
+    def _load(self, raw: Any, memo: dict[tuple[str, type, Any], Any]) -> dict[str, Any]:
+        if self.fast:
+            data = self.schema.unwrap(raw)
+            if type(data) is dict and self.required <= data.keys() <= self.fields.keys():
+                try:
+                    return {k: self._field(k, v, data, memo) for k, v in data.items()}
+                except ma.ValidationError:
+                    pass  # the schema's own load gives every message, in its words
+        result: dict[str, Any] = self.schema.load(raw)
+        return result
+
+    def _field(
+        self, name: str, value: Any, data: dict[str, Any], memo: dict[tuple[str, type, Any], Any]
+    ) -> Any:
+        if name not in self.REPETITIVE or type(value) not in self.MEMO_TYPES:
+            return self.fields[name].deserialize(value, name, data)
+        key = (name, type(value), value)  # the type too: 1, 1.0 and True are equal keys
+        if key not in memo:
+            try:
+                memo[key] = self.fields[name].deserialize(value, name, data)
+            except ma.ValidationError as error:
+                memo[key] = error
+        result = memo[key]
+        if isinstance(result, ma.ValidationError):
+            raise result
+        return result
+
+
+_items = ItemLoader(AttendanceInSchema())
 
 
 @blp.before_request
@@ -84,12 +150,12 @@ class Bulk(MethodView):
     @blp.response(200, envelope(BulkResultSchema))
     def post(self, data: dict[str, Any]) -> Any:
         """Record up to 5,000 events; answers one result per item: created, duplicate or invalid."""
-        events: list[Any] = []
-        for item in data["attendances"]:
-            try:
-                events.append(_item_schema.load(item))
-            except ma.ValidationError as error:
-                events.append(service.Outcome(service.INVALID, errors=_field_errors(error)))
+        events = [
+            service.Outcome(service.INVALID, errors=_field_errors(item))
+            if isinstance(item, ma.ValidationError)
+            else item
+            for item in _items.load_all(data["attendances"])
+        ]
         outcomes = service.record_many(events)
         db.session.commit()
         results: list[dict[str, Any]] = []

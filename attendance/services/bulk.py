@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import any_, bindparam, insert, select
+from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
@@ -132,7 +133,7 @@ def record_many(
             first_of[key] = i
         rows.append((i, _row(event, received_at)))
 
-    ids = _insert(rows)
+    ids = insert_rows([row for _, row in rows])
     days: set[tuple[int, dt.date]] = set()
     raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
     for (i, row), ident in zip(rows, ids, strict=True):
@@ -174,15 +175,22 @@ def _load_users_and_schools(
     events: Sequence[tuple[int, Mapping[str, Any]]],
 ) -> tuple[dict[int, int], dict[int, str]]:
     """Active users named by the batch -> their school; schools named -> their timezone."""
-    user_ids = {e["user_id"] for _, e in events}
-    school_ids = {e["school_id"] for _, e in events}
+    user_ids = sorted({e["user_id"] for _, e in events})
+    school_ids = sorted({e["school_id"] for _, e in events})
     users = db.session.execute(
-        select(User.id, User.school_id).where(User.id.in_(user_ids), User.deleted_at.is_(None))
+        select(User.id, User.school_id).where(_among(User.id, user_ids), User.deleted_at.is_(None))
     )
     schools = db.session.execute(
-        select(School.id, School.timezone).where(School.id.in_(school_ids))
+        select(School.id, School.timezone).where(_among(School.id, school_ids))
     )
     return {u: s for u, s in users}, {s: tz for s, tz in schools}
+
+
+def _among(column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`: one array parameter on PostgreSQL, not thousands of them."""
+    if _dialect() == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _stored_keys(keys: Iterable[tuple[int, str] | None]) -> dict[tuple[int, str], int]:
@@ -197,121 +205,107 @@ def _stored_keys(keys: Iterable[tuple[int, str] | None]) -> dict[tuple[int, str]
             chunk = school_keys[start : start + KEYS_PER_QUERY]
             result = db.session.execute(
                 select(Attendance.idempotency_key, Attendance.id).where(
-                    Attendance.school_id == school_id, Attendance.idempotency_key.in_(chunk)
+                    Attendance.school_id == school_id, _among(Attendance.idempotency_key, chunk)
                 )
             )
             found.update(((school_id, key), ident) for key, ident in result if key)
     return found
 
 
-# PostgreSQL: the whole batch as eight arrays, one statement whatever its size. Keyed rows
-# go first, sorted, so concurrent batches lock keys in one order (no deadlock); unkeyed
-# rows cannot conflict, and take ids in array order (ORDER BY ord feeds the sequence).
-_PG_INSERT = """
+def insert_rows(rows: Sequence[Row]) -> list[int | None]:
+    """Insert the rows whose key is not stored yet; their ids in order (None: not inserted).
+
+    A key that is stored already, or repeats in `rows`, is skipped: its row gets None.
+    """
+    if not rows:
+        return []
+    if _dialect() == "postgresql":
+        return _insert_postgresql(rows)
+    # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these keys
+    # between the look-up and the insert.
+    taken = set(_stored_keys(r.key for r in rows))
+    new: list[int] = []
+    for n, row in enumerate(rows):
+        if row.key is None or row.key not in taken:
+            new.append(n)
+            if row.key is not None:
+                taken.add(row.key)
+    stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
+    params = [dict(zip(COLUMNS, rows[n].as_tuple(), strict=True)) for n in new]
+    ids: list[int | None] = [None] * len(rows)
+    for n, ident in zip(new, db.session.scalars(stmt, params) if params else [], strict=True):
+        ids[n] = ident
+    return ids
+
+
+# PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT from it;
+# faster than any INSERT with parameters once batches have thousands of rows. Keyed rows
+# go first, sorted, so concurrent batches lock their keys in one order (no deadlock);
+# unkeyed rows cannot conflict, and take ids in `ord` order (ORDER BY feeds the sequence).
+_STAGE = """
+DROP TABLE IF EXISTS pg_temp.attendance_stage;
+CREATE TEMPORARY TABLE attendance_stage (
+    user_id integer, school_id integer, type varchar(8), timestamp timestamptz,
+    temperature numeric(5, 2), image text, received_at timestamptz,
+    idempotency_key varchar(200), ord integer
+) ON COMMIT DROP
+"""
+_COPY = """
+COPY attendance_stage (
+    user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key, ord
+) FROM STDIN
+"""
+_FROM_STAGE = """
 INSERT INTO attendances
     (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
 SELECT user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
-FROM unnest(
-    %s::integer[], %s::integer[], %s::varchar[], %s::timestamptz[],
-    %s::numeric[], %s::text[], %s::timestamptz[], %s::varchar[]
-) WITH ORDINALITY AS batch(
-    user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key, ord
-)
-ORDER BY ord
+FROM attendance_stage ORDER BY ord
 ON CONFLICT (school_id, idempotency_key) DO NOTHING
 RETURNING id, school_id, idempotency_key
 """
 
 
-def _insert(rows: Sequence[tuple[int, Row]]) -> list[int | None]:
-    """Insert rows; their ids in the same order (None: the key was taken meanwhile)."""
-    if not rows:
-        return []
-    if _dialect() != "postgresql":
-        # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can have written
-        # these keys since we looked, so every row goes in.
-        stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
-        params = [dict(zip(COLUMNS, row.as_tuple(), strict=True)) for _, row in rows]
-        return list(db.session.scalars(stmt, params))
-    keyed = sorted(
-        (r for r in rows if r[1].idempotency_key is not None),
-        key=lambda r: (r[1].school_id, r[1].idempotency_key or ""),
-    )
-    ordered = keyed + [r for r in rows if r[1].idempotency_key is None]
-    columns = [list(c) for c in zip(*(row.as_tuple() for _, row in ordered), strict=True)]
-    result = db.session.connection().exec_driver_sql(_PG_INSERT, tuple(columns))
+def _insert_postgresql(rows: Sequence[Row]) -> list[int | None]:
+    order = sorted(
+        (n for n, r in enumerate(rows) if r.key is not None),
+        key=lambda n: rows[n].key,  # type: ignore[arg-type, return-value]
+    ) + [n for n, r in enumerate(rows) if r.key is None]
+    connection = db.session.connection()
+    connection.exec_driver_sql(_STAGE)
+    raw: Any = connection.connection.driver_connection  # psycopg.Connection
+    with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+        for position, n in enumerate(order):
+            copy.write_row((*rows[n].as_tuple(), position))
     by_key: dict[tuple[int, str], int] = {}
     unkeyed: list[int] = []
-    for ident, school_id, key in result:
+    for ident, school_id, key in connection.exec_driver_sql(_FROM_STAGE):
         if key is None:
             unkeyed.append(ident)
         else:
             by_key[(school_id, key)] = ident
     unkeyed.sort()
     unkeyed_ids = iter(unkeyed)
-    return [
-        by_key.get((row.school_id, row.idempotency_key))
-        if row.idempotency_key is not None
-        else next(unkeyed_ids)
-        for _, row in rows
-    ]
+    ids: list[int | None] = []
+    for row in rows:
+        if row.key is None:
+            ids.append(next(unkeyed_ids))
+        else:
+            ids.append(by_key.pop(row.key, None))  # pop: a repeated key is not inserted twice
+    return ids
 
 
 # -- the demo loader ----------------------------------------------------------------------
-
-_STAGE = """
-CREATE TEMPORARY TABLE attendance_stage (
-    user_id integer, school_id integer, type varchar(8), timestamp timestamptz,
-    temperature numeric(5, 2), image text, received_at timestamptz, idempotency_key varchar(200)
-) ON COMMIT DROP
-"""
-_COPY = """
-COPY attendance_stage
-    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
-FROM STDIN
-"""
-_FROM_STAGE = """
-INSERT INTO attendances
-    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
-SELECT user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
-FROM attendance_stage ORDER BY school_id, idempotency_key
-ON CONFLICT (school_id, idempotency_key) DO NOTHING
-RETURNING school_id, timestamp
-"""
 
 
 def copy_rows(rows: Sequence[Row], timezones: Mapping[int, str]) -> int:
     """Store rows fast, skipping keys already stored; returns how many were new.
 
-    PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING
-    from it. SQLite: the keys already stored are left out, the rest go in by executemany.
     `timezones` maps every school of `rows` to its timezone, for the day versions.
     """
-    if not rows:
-        return 0
-    if _dialect() == "postgresql":
-        connection = db.session.connection()
-        connection.exec_driver_sql(_STAGE)
-        raw: Any = connection.connection.driver_connection  # psycopg.Connection
-        with raw.cursor() as cursor:
-            with cursor.copy(_COPY) as copy:
-                for row in rows:
-                    copy.write_row(row.as_tuple())
-        added: list[tuple[int, dt.datetime]] = [
-            (school_id, ts) for school_id, ts in connection.exec_driver_sql(_FROM_STAGE)
-        ]
-    else:
-        stored = _stored_keys({r.key for r in rows})
-        new, seen = [], set(stored)
-        for row in rows:
-            if row.key is None or row.key not in seen:
-                new.append(row)
-                if row.key is not None:
-                    seen.add(row.key)
-        if new:
-            db.session.execute(
-                insert(Attendance), [dict(zip(COLUMNS, r.as_tuple(), strict=True)) for r in new]
-            )
-        added = [(r.school_id, r.timestamp) for r in new]
-    invalidate_days((school_id, local_day(timezones[school_id], ts)) for school_id, ts in added)
-    return len(added)
+    ids = insert_rows(rows)
+    invalidate_days(
+        (row.school_id, local_day(timezones[row.school_id], row.timestamp))
+        for row, ident in zip(rows, ids, strict=True)
+        if ident is not None
+    )
+    return sum(ident is not None for ident in ids)
