@@ -91,7 +91,9 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def load(conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz: str) -> tuple[int, int]:
+def load(
+    conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz: str
+) -> tuple[int, int]:
     """One school, `users` pupils and their month of events, with COPY."""
     plan = demo.school_plans(1, [tz], seed=42)[0]
     with conn.cursor() as cur:
@@ -119,7 +121,9 @@ def load(conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz:
             "COPY attendances (user_id, school_id, type, timestamp, temperature, received_at,"
             " idempotency_key) FROM STDIN"
         ) as copy:
-            for e in tqdm(events, desc="loading events", unit="ev", total=demo.count_estimate(users, 21)):
+            for e in tqdm(
+                events, desc="loading events", unit="ev", total=demo.count_estimate(users, 21)
+            ):
                 copy.write_row((ids[e.user_key], school_id, e.type, e.timestamp, e.temperature,
                                 e.timestamp, e.client_event_id))  # fmt: skip
                 count += 1
@@ -137,12 +141,16 @@ def get(url: str) -> tuple[int, dict, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--month", default="2026-10", help="a past month, YYYY-MM")
     parser.add_argument("--timezone", default="Europe/Berlin")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5, help="timings of the warm and baseline runs")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timings of the warm and baseline runs"
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--port", type=int, default=18_321)
@@ -157,26 +165,54 @@ def main() -> int:
         admin.execute(f"CREATE DATABASE {dbname}")
     url = f"{args.pg}/{dbname}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": args.redis}
-    subprocess.run(["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL
+    )
     run([sys.executable, "-m", "flask", "--app", "attendance", "db", "upgrade"], env)
 
     with psycopg.connect(url) as conn:
         began = time.perf_counter()
         school_id, events = load(conn, args.users, start, end, args.timezone)
-        print(f"loaded {events:,} events for {args.users:,} users in {time.perf_counter() - began:.1f}s")
+        print(
+            f"loaded {events:,} events for {args.users:,} users in {time.perf_counter() - began:.1f}s"
+        )
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM closures WHERE school_id = %s", (school_id,))
             closures = cur.fetchone()[0]  # type: ignore[index]
 
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{args.port}", "wsgi:app"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{args.port}",
+                "wsgi:app",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
     ] + [
         subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "attendance", "worker", "--name", f"bench-{i}"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "attendance",
+                "worker",
+                "--name",
+                f"bench-{i}",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for i in range(args.workers)
     ]
@@ -189,7 +225,9 @@ def main() -> int:
             except OSError:
                 time.sleep(0.1)
         time.sleep(1.0)  # let the workers register
-        report = f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}&wait=60"
+        report = (
+            f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}&wait=60"
+        )
 
         status, cold_doc, cold = get(report + "&granularity=month")
         assert status == 200 and cold_doc["status"] == "finished", cold_doc
