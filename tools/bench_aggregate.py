@@ -47,8 +47,9 @@ WITH params AS (
 counted AS (
     SELECT d::date AS day
     FROM params p, generate_series(p.d0, p.d1, interval '1 day') AS d
-    WHERE extract(isodow FROM d)::int IN (SELECT jsonb_array_elements_text(s.school_days::jsonb)::int
-                                           FROM schools s WHERE s.id = p.school_id)
+    WHERE extract(isodow FROM d)::int IN (
+            SELECT jsonb_array_elements_text(s.school_days::jsonb)::int
+            FROM schools s WHERE s.id = p.school_id)
       AND d::date NOT IN (SELECT c.date FROM closures c WHERE c.school_id = p.school_id)
 ),
 ev AS (
@@ -230,10 +231,12 @@ def main() -> int:
         )
 
         status, cold_doc, cold = get(report + "&granularity=month")
-        assert status == 200 and cold_doc["status"] == "finished", cold_doc
+        if status != 200 or cold_doc["status"] != "finished":
+            raise SystemExit(f"cold report did not finish: {cold_doc}")
         warm = [get(report + "&granularity=month")[2] for _ in range(args.repeat)]
         status, week_doc, by_week = get(report + "&granularity=week")
-        assert status == 200 and week_doc["status"] == "finished", week_doc
+        if status != 200 or week_doc["status"] != "finished":
+            raise SystemExit(f"week report did not finish: {week_doc}")
 
         baseline, figures = [], None
         with psycopg.connect(url) as conn:
