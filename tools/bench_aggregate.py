@@ -81,9 +81,10 @@ present_days AS (
       AND d.day IN (SELECT day FROM counted)
     GROUP BY d.user_id
 )
-SELECT count(*) FILTER (WHERE coalesce(pd.n, 0)::numeric / (SELECT count(*) FROM counted) > p.ratio),
-       count(*) FILTER (WHERE NOT coalesce(pd.n, 0)::numeric / (SELECT count(*) FROM counted) > p.ratio)
-FROM users u CROSS JOIN params p LEFT JOIN present_days pd ON pd.user_id = u.id
+SELECT count(*) FILTER (WHERE coalesce(pd.n, 0)::numeric / c.n > p.ratio),
+       count(*) FILTER (WHERE NOT coalesce(pd.n, 0)::numeric / c.n > p.ratio)
+FROM users u CROSS JOIN params p CROSS JOIN (SELECT count(*) AS n FROM counted) c
+LEFT JOIN present_days pd ON pd.user_id = u.id
 WHERE u.school_id = p.school_id AND u.deleted_at IS NULL
 """
 
@@ -174,9 +175,8 @@ def main() -> int:
     with psycopg.connect(url) as conn:
         began = time.perf_counter()
         school_id, events = load(conn, args.users, start, end, args.timezone)
-        print(
-            f"loaded {events:,} events for {args.users:,} users in {time.perf_counter() - began:.1f}s"
-        )
+        took = time.perf_counter() - began
+        print(f"loaded {events:,} events for {args.users:,} users in {took:.1f}s")
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM closures WHERE school_id = %s", (school_id,))
             closures = cur.fetchone()[0]  # type: ignore[index]
