@@ -37,3 +37,6 @@ test: lint
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench-aggregate: $(STAMP)
+	$(PY) tools/bench_aggregate.py

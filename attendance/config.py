@@ -20,10 +20,17 @@ class Config:
     DB_PING_AFTER_IDLE: float | None = 10.0
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
+    JOBS_SYNCHRONOUS = False  # without Redis: run jobs in the caller's thread (tests)
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     # POST /api/attendances/bulk only: 5,000 events with small photos.
     BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
     JSON_SORT_KEYS = False
+    # The report pipeline (see attendance/services/reports.py).
+    REPORT_CHUNK_TIMEOUT = 60
+    REPORT_LEASE_GRACE = 10
+    REPORT_CHUNK_ATTEMPTS = 3
+    REPORT_DEADLINE = 900
+    REPORT_FAULTS: dict[str, Any] = {}  # fault injection for tests: fail_days, chunk_sleep
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0

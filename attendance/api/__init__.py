@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
-from . import attendances, bulk, schools, users
+from . import attendances, bulk, reports, schools, users
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -58,5 +58,5 @@ def init_app(app: Flask) -> None:
     api = Api(app, spec_kwargs={"marshmallow_plugin": plugin})
     if plugin.converter is not None:  # set by Api(): the spec is made at once
         plugin.converter.add_attribute_function(bulk.document)
-    for module in (schools, users, attendances, bulk):
+    for module in (schools, users, attendances, bulk, reports):
         api.register_blueprint(module.blp)
