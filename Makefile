@@ -40,3 +40,8 @@ clean:
 
 bench-aggregate: $(STAMP)
 	$(PY) tools/bench_aggregate.py
+
+# Needs PostgreSQL (BENCH_DATABASE_URL, default the local attendance_bench_ingest, which it
+# wipes) and pgbench; about two and a half minutes. BENCH_ARGS="--rounds 5" and so on.
+bench-ingest: $(STAMP)
+	$(PY) tools/bench_ingest.py $(BENCH_ARGS)
