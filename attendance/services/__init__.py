@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def dialect() -> str:
+    """The name of the session's database: "postgresql" or "sqlite"."""
+    from ..extensions import db
+
+    return db.session.get_bind().dialect.name
+
+
 class ServiceError(Exception):
     """A request the service refuses, with the field (or `detail`) it concerns."""
 

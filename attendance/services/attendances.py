@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
-from . import ServiceError
+from . import ServiceError, dialect
 from .daycache import invalidate_days, local_day, still_open
 
 MAX_FUTURE = dt.timedelta(minutes=5)
@@ -100,7 +100,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
             "received_at": received_at,
             "idempotency_key": key,
         }
-        stored = db.session.execute(_INSERT[_dialect()], values).first()
+        stored = db.session.execute(_INSERT[dialect()], values).first()
     if stored is None:
         return _not_stored(data, key, received_at), False
     *columns, timezone, fever_threshold = stored
@@ -127,10 +127,6 @@ def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime)
         received_at=received_at,
     )
     raise RuntimeError("an event that passes every check was not stored")
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
 
 
 # Statements built once: constructing and cache-keying them per request showed in profiles.

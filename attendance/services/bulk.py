@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
-from . import ServiceError
+from . import ServiceError, dialect
 from .attendances import check_event
 from .daycache import invalidate_days, local_day
 
@@ -26,10 +26,10 @@ CREATED = "created"
 DUPLICATE = "duplicate"
 INVALID = "invalid"
 
-# The columns a stored event is made of, in the order rows are given below.
 # SQLite allows 32,766 bound parameters per statement.
 KEYS_PER_QUERY = 5000
 
+# The columns a stored event is made of, in the order of Row.as_tuple.
 COLUMNS = (
     "user_id",
     "school_id",
@@ -81,10 +81,6 @@ class Outcome:
     status: str  # CREATED | DUPLICATE | INVALID
     id: int | None = None
     errors: Mapping[str, list[str]] | None = None
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
 
 
 # -- the bulk endpoint --------------------------------------------------------------------
@@ -188,7 +184,7 @@ def _load_users_and_schools(
 
 def _among(column: Any, values: Sequence[Any]) -> Any:
     """`column IN values`: one array parameter on PostgreSQL, not thousands of them."""
-    if _dialect() == "postgresql":
+    if dialect() == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
 
@@ -219,7 +215,7 @@ def insert_rows(rows: Sequence[Row]) -> list[int | None]:
     """
     if not rows:
         return []
-    if _dialect() == "postgresql":
+    if dialect() == "postgresql":
         return _insert_postgresql(rows)
     # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these keys
     # between the look-up and the insert.

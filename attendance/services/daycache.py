@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import DayVersion, School
+from . import dialect
 
 # How long before a day's end a change still counts as made while the day is open: far
 # more than a transaction lasts or than server clocks drift apart.
@@ -52,9 +53,7 @@ def invalidate_days(days: Iterable[tuple[int, dt.date]]) -> None:
     rows = [{"school_id": s, "day": d, "version": 1} for s, d in sorted(set(days))]
     if not rows:
         return
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert = postgresql.insert if dialect() == "postgresql" else sqlite.insert
     stmt = insert(DayVersion).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DayVersion.school_id, DayVersion.day],
