@@ -68,6 +68,7 @@ class Settings:
     """The knobs, shared by every measurement."""
 
     database: str  # a libpq URL
+    worker_class: str
     workers: int
     threads: int
     concurrency: int
@@ -167,7 +168,8 @@ def gunicorn(app_spec: str, settings: Settings, port: int, env: dict[str, str]) 
     """Serve `app_spec` with the benchmark's gunicorn settings; yields the base URL."""
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(settings.workers), "--threads", str(settings.threads)]
-    command += ["--worker-class", "gthread", "--keep-alive", "30", "--log-level", "warning"]
+    command += ["--worker-class", settings.worker_class, "--keep-alive", "30"]
+    command += ["--log-level", "warning"]
     process = subprocess.Popen(
         [*command, app_spec], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}
     )
@@ -421,9 +423,10 @@ def run(settings: Settings) -> str:
             rows["copy"].rounds.append(measure_copy(settings.database, copies))
             print(f"round {n + 1}: bulk and COPY", file=sys.stderr)
     head = (
-        f"ingest benchmark: gunicorn gthread, {settings.workers} workers x {settings.threads} "
-        f"threads; {settings.concurrency} client connections; {settings.rounds} rounds of "
-        f"{settings.duration:g} s; bulk {settings.bulk_events} events per round; "
+        f"ingest benchmark: gunicorn {settings.worker_class}, {settings.workers} workers x "
+        f"{settings.threads} threads; {settings.concurrency} client connections; "
+        f"{settings.rounds} rounds of {settings.duration:g} s; "
+        f"bulk {settings.bulk_events} events per round; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     total = f"total {time.perf_counter() - started:.0f} s"
@@ -435,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
+    parser.add_argument(
+        "--worker-class", default="gthread", choices=["gthread", "sync"], help="(gthread)"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
@@ -450,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("rounds must be 1 to 9 and duration at most 60 s")
     settings = Settings(
         database=database,
+        worker_class=args.worker_class,
         workers=args.workers,
         threads=args.threads,
         concurrency=args.concurrency,

@@ -73,14 +73,13 @@ class Recorded:
 
 
 _RECORDED_FIELDS = tuple(f.name for f in fields(Recorded))
-_STORED_COLUMNS = _RECORDED_FIELDS[:-1]  # all but `fever`, which is computed
 
 
 def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Recorded, bool]:
     """Store one event as sent; returns it and whether it is new (False: a retried key).
 
     The usual case is one statement: an INSERT ... SELECT that checks the user belongs
-    to the school, does nothing on a known key, and returns the row with its school's
+    to the school, does nothing on a known key, and returns the new id with its school's
     timezone and fever threshold. Only when it stores nothing (a retry, a race, a
     refusal) does a look-up find out why, with the messages of `check_event`. The day
     version is bumped only for an event of a day that is over (see daycache).
@@ -103,9 +102,11 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
         stored = db.session.execute(_INSERT[dialect()], values).first()
     if stored is None:
         return _not_stored(data, key, received_at), False
-    *columns, timezone, fever_threshold = stored
-    stored_fields = dict(zip(_STORED_COLUMNS, columns, strict=True))
-    event = Recorded(**stored_fields, fever=stored.temperature >= fever_threshold)
+    # The row is what was sent (stored as sent); only its id and the school's settings
+    # come back, so the answer needs no type processing of a whole row.
+    ident, timezone, fever_threshold = stored
+    values["timestamp"] = timestamp.astimezone(dt.UTC)
+    event = Recorded(id=ident, **values, fever=data["temperature"] >= fever_threshold)
     day = local_day(timezone, event.timestamp)
     if not still_open(timezone, day, utcnow()):  # a late event: its day may be cached
         invalidate_days([(event.school_id, day)])
@@ -171,7 +172,7 @@ def _insert_checked(insert: Any) -> Any:
         )
         .on_conflict_do_nothing(index_elements=["school_id", "idempotency_key"])
         .returning(
-            *(table.c[f] for f in _STORED_COLUMNS),
+            table.c.id,
             # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
             literal_column(
                 "(SELECT timezone FROM schools WHERE schools.id = attendances.school_id)",
