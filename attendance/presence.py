@@ -35,16 +35,22 @@ def _as_decimal(value: object, name: str) -> Decimal:
         value = repr(value)
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise TypeError(f"{name} must be a Decimal, got {value!r}")
-    result = Decimal(value)
+    try:
+        result = Decimal(value)
+    except ArithmeticError:  # decimal.InvalidOperation for text that is no number
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not result.is_finite() or result < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return result
 
 
-@cache
+_zone = cache(ZoneInfo)  # ZoneInfo's own cache is weak: keep the zones in use alive
+
+
 def zone(name: str) -> ZoneInfo:
     """Return the ZoneInfo for an IANA name (cached; unknown names raise)."""
-    return ZoneInfo(name)
+    # A typed wrapper: a cache-decorated function would accept any argument for mypy.
+    return _zone(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +212,13 @@ def _constant_offset_spans(
     return spans
 
 
-@lru_cache(maxsize=65536)
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    """UTC instants [start, end) holding exactly the instants whose local date is day."""
+    """UTC [start, end) holding exactly the instants whose local date is day (see below)."""
+    return _day_bounds(day, tz)
+
+
+@lru_cache(maxsize=65536)
+def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     # Why not "midnight to midnight": local midnight can be skipped (Santiago),
     # repeated, or crossed backwards by a transition (Goose Bay until 2010 fell back
     # from 00:01 to 23:01). Each constant-offset span contributes an exact piece.
@@ -258,7 +268,7 @@ def _pair(
 ) -> DayResult:
     """Rules 2 and 3 over events known to be this user's, on day, not after now."""
     today = local_date(now_utc, rules.timezone)
-    ordered = sorted(((_utc(e.timestamp), e.id, e.type) for e in events), key=lambda x: x[0])
+    ordered = sorted(((_utc(e.timestamp), e.id, e.type) for e in events), key=lambda x: x[:2])
     total = timedelta()
     sessions: list[Session] = []
     open_at: datetime | None = None
@@ -387,21 +397,13 @@ class Bucket:
 
     def to_dict(self, granularity: str) -> dict[str, Any]:
         """The API shape of this bucket for the report's granularity."""
-        if granularity == DAY:
-            return {
-                "date": self.start.isoformat(),
-                "school_day": self.school_day,
-                "present": self.present,
-                "absent": self.absent,
-            }
         _check_range(self.start, self.end, granularity)
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "counted_days": self.counted_days,
-            "present": self.present,
-            "absent": self.absent,
-        }
+        if granularity == DAY:
+            head: dict[str, Any] = {"date": self.start.isoformat(), "school_day": self.school_day}
+        else:
+            start, end = self.start.isoformat(), self.end.isoformat()
+            head = {"start": start, "end": end, "counted_days": self.counted_days}
+        return {**head, "present": self.present, "absent": self.absent}
 
 
 @dataclass(frozen=True, slots=True)
