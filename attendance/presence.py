@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,6 +22,8 @@ _US, _HOUR, _ONE_DAY = timedelta(microseconds=1), timedelta(hours=1), timedelta(
 
 def _utc(ts: datetime, what: str = "timestamp") -> datetime:
     """Return the aware instant ts in UTC; naive values are refused, not guessed."""
+    if ts.tzinfo is UTC:
+        return ts  # the common case (the database hands back UTC): nothing to convert
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {ts!r}")
     # Why UTC: datetimes sharing one tzinfo compare and subtract by wall clock,
@@ -246,10 +249,25 @@ def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return jump, jump
 
 
+@lru_cache(maxsize=256)
+def _threshold_us(min_daily_hours: Decimal) -> int:
+    """floor(min_daily_hours in microseconds): for a whole number x of microseconds,
+    x > t exactly when x > floor(t), so one integer comparison decides rule 3."""
+    return math.floor(Fraction(min_daily_hours) * 3_600_000_000)
+
+
+@lru_cache(maxsize=256)
+def _ratio(ratio: Decimal) -> tuple[int, int]:
+    """The ratio as an exact fraction p / q."""
+    exact = Fraction(_as_decimal(ratio, "ratio"))
+    return exact.numerator, exact.denominator
+
+
 def _present_on(day: date, total: timedelta, in_now: bool, today: date, rules: Rules) -> bool:
     """Rule 3, compared exactly (no float); nobody is present on a date after today."""
-    over = Fraction(_micros(total), 3_600_000_000) > Fraction(rules.min_daily_hours)
-    return day <= today and (over or (day == today and in_now))
+    if day > today:
+        return False
+    return _micros(total) > _threshold_us(rules.min_daily_hours) or (day == today and in_now)
 
 
 def _counted_events(
@@ -355,7 +373,8 @@ def period_present(present_days: int, counted: int, ratio: Decimal) -> bool | No
         raise ValueError(f"need 0 <= present_days <= counted, got {present_days}/{counted}")
     if counted == 0:
         return None
-    return Fraction(present_days, counted) > Fraction(_as_decimal(ratio, "ratio"))
+    p, q = _ratio(ratio)
+    return present_days * q > p * counted  # present_days / counted > p / q, in integers
 
 
 def _check_range(start: date, end: date, granularity: str) -> None:
