@@ -58,6 +58,14 @@ def _date(value: dt.datetime | None, default: dt.date) -> dt.date:
 @click.option(
     "--concurrency", default=8, show_default=True, type=int, help="http mode: parallel requests."
 )
+@click.option(
+    "--bulk",
+    default=0,
+    show_default=True,
+    type=int,
+    help="http mode: send batches of up to this many events to POST /api/attendances/bulk "
+    "(0: one POST per event).",
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has a school.")
 @click.option(
     "--progress/--no-progress", default=None, help="A progress bar (default: on a terminal)."
@@ -74,6 +82,7 @@ def demo_data_command(
     url: str,
     token_file: Path | None,
     concurrency: int,
+    bulk: int,
     if_empty: bool,
     progress: bool | None,
 ) -> None:
@@ -97,6 +106,8 @@ def demo_data_command(
         spec.plans()  # an unknown timezone fails here, before anything is written
         if mode == "http":
             demo_http.check_target(url)
+            if not 0 <= bulk <= demo_http.MAX_BATCH:
+                raise ValueError(f"--bulk must be between 0 and {demo_http.MAX_BATCH}")
     except (ValueError, KeyError) as exc:
         raise click.UsageError(str(exc)) from None
     stored = prepare(spec)
@@ -113,6 +124,7 @@ def demo_data_command(
             (row for _, row in all_events(spec, stored, utcnow())),
             tokens=token,
             concurrency=concurrency,
+            bulk=bulk,
             estimate=spec.estimate(),
             progress=progress,
         )

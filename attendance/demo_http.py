@@ -1,8 +1,9 @@
 """Sending demo events through the real API: bounded threads, retries with the same key.
 
 Each event goes as one POST /api/attendances whose `client_event_id` (also sent as the
-Idempotency-Key header) is the generator's deterministic id, so a retry, or a rerun of
-the whole load, can never record an event twice. Loopback targets only.
+Idempotency-Key header) is the generator's deterministic id, or in batches to POST
+/api/attendances/bulk, so a retry, or a rerun of the whole load, can never record an
+event twice. A 429 is waited out as its Retry-After says. Loopback targets only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,10 +23,14 @@ from .demo_load import LoadReport
 from .services.bulk import Row
 
 PATH = "/api/attendances"
+BULK_PATH = "/api/attendances/bulk"
+MAX_BATCH = 5000
 MAX_ATTEMPTS = 5
 BACKOFF = 0.2  # seconds before the first retry; doubles each time
 MAX_BACKOFF = 5.0
-TIMEOUT = 10.0
+MAX_RATE_WAITS = 30  # 429 answers honoured (waiting Retry-After) per request
+MAX_RETRY_AFTER = 60.0
+TIMEOUT = 30.0
 KEEP_MESSAGES = 5
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -57,27 +62,38 @@ def check_target(url: str) -> Target:
     return Target(parts.scheme, host, port, parts.path.rstrip("/"))
 
 
-def body(row: Row) -> bytes:
-    """The POST body of one event."""
-    return json.dumps(
-        {
-            "user_id": row.user_id,
-            "school_id": row.school_id,
-            "type": row.type,
-            "timestamp": row.timestamp.isoformat(),
-            "temperature": float(row.temperature),
-            "client_event_id": row.idempotency_key,
-        }
-    ).encode()
+def item(row: Row) -> dict[str, Any]:
+    """One event as the API takes it."""
+    return {
+        "user_id": row.user_id,
+        "school_id": row.school_id,
+        "type": row.type,
+        "timestamp": row.timestamp.isoformat(),
+        "temperature": float(row.temperature),
+        "client_event_id": row.idempotency_key,
+    }
+
+
+def batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """Consecutive rows of one school, at most `size` at a time (one token per request)."""
+    batch: list[Row] = []
+    for row in rows:
+        if batch and (len(batch) >= size or row.school_id != batch[0].school_id):
+            yield batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch
 
 
 class _Sender:
     """The shared state of one HTTP load: the work queue, the tallies and their lock."""
 
-    def __init__(self, target: Target, tokens: Callable[[int], str | None]) -> None:
+    def __init__(self, target: Target, tokens: Callable[[int], str | None], bulk: bool) -> None:
         self.target = target
         self.tokens = tokens
-        self.work: queue.Queue[Row | None] = queue.Queue(maxsize=1000)
+        self.bulk = bulk
+        self.work: queue.Queue[list[Row] | None] = queue.Queue(maxsize=64)
         self.lock = threading.Lock()
         self.report = LoadReport()
         self.done = 0
@@ -88,49 +104,88 @@ class _Sender:
         return cls(t.host, t.port, timeout=TIMEOUT)
 
     def worker(self) -> None:
-        """Send queued events until the sentinel."""
+        """Send queued work until the sentinel."""
         conn = self.connect()
         try:
-            while (row := self.work.get()) is not None:
-                conn = self.send(conn, row)
+            while (rows := self.work.get()) is not None:
+                conn = self.send(conn, rows)
         finally:
             conn.close()
 
-    def send(self, conn: http.client.HTTPConnection, row: Row) -> http.client.HTTPConnection:
-        """POST one event, retrying (same key) on connection errors, 429 and 5xx."""
-        headers = {"Content-Type": "application/json", "Idempotency-Key": row.idempotency_key or ""}
-        token = self.tokens(row.school_id)
-        if token:
+    def send(self, conn: http.client.HTTPConnection, rows: list[Row]) -> http.client.HTTPConnection:
+        """POST one event (or one bulk batch), resending the same keys on connection
+        errors and 5xx, and after the wait a 429 asks for."""
+        headers = {"Content-Type": "application/json"}
+        if token := self.tokens(rows[0].school_id):
             headers["Authorization"] = f"Bearer {token}"
-        payload = body(row)
-        outcome = "no answer"
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                time.sleep(min(MAX_BACKOFF, BACKOFF * 2 ** (attempt - 1)))
+        if self.bulk:
+            path, payload = BULK_PATH, json.dumps({"attendances": [item(r) for r in rows]})
+        else:
+            path, payload = PATH, json.dumps(item(rows[0]))
+            headers["Idempotency-Key"] = rows[0].idempotency_key or ""
+        outcome, attempt, rate_waits = "no answer", 0, 0
+        while attempt < MAX_ATTEMPTS:
             try:
-                conn.request("POST", self.target.prefix + PATH, body=payload, headers=headers)
+                conn.request("POST", self.target.prefix + path, body=payload, headers=headers)
                 response = conn.getresponse()
                 text = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conn = self.connect()
                 outcome = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status in (200, 201):
-                self.tally("written" if response.status == 201 else "duplicates")
-                return conn
-            outcome = f"{response.status} {text[:200].decode(errors='replace')}"
-            if response.status < 500 and response.status not in RETRY_STATUSES:
-                break  # the request itself is wrong: resending cannot help
-        self.tally("errors", f"{row.idempotency_key}: {outcome}")
+            else:
+                if response.status in (200, 201):
+                    self.record(rows, response.status, text)
+                    return conn
+                outcome = f"{response.status} {text[:200].decode(errors='replace')}"
+                if response.status == 429 and rate_waits < MAX_RATE_WAITS:
+                    rate_waits += 1
+                    time.sleep(_retry_after(response.getheader("Retry-After")))
+                    continue  # a rate limit is not a failed attempt
+                if response.status < 500 and response.status not in RETRY_STATUSES:
+                    break  # the request itself is wrong: resending cannot help
+            attempt += 1
+            if attempt < MAX_ATTEMPTS:
+                time.sleep(min(MAX_BACKOFF, BACKOFF * 2 ** (attempt - 1)))
+        self.tally(errors=len(rows), messages=[f"{rows[0].idempotency_key}: {outcome}"])
         return conn
 
-    def tally(self, what: str, message: str | None = None) -> None:
+    def record(self, rows: list[Row], status: int, text: bytes) -> None:
+        """Count an answer: one event, or a bulk answer's per-item results."""
+        if not self.bulk:
+            self.tally(written=int(status == 201), duplicates=int(status == 200))
+            return
+        data = json.loads(text)["data"]
+        messages = [
+            f"{rows[r['index']].idempotency_key}: {r['errors']}"
+            for r in data["results"]
+            if r["status"] == "invalid"
+        ]
+        self.tally(
+            written=data["created"],
+            duplicates=data["duplicate"],
+            errors=data["invalid"],
+            messages=messages,
+        )
+
+    def tally(
+        self, written: int = 0, duplicates: int = 0, errors: int = 0, messages: Sequence[str] = ()
+    ) -> None:
         with self.lock:
-            setattr(self.report, what, getattr(self.report, what) + 1)
-            self.done += 1
-            if message and len(self.report.messages) < KEEP_MESSAGES:
-                self.report.messages.append(message)
+            self.report.written += written
+            self.report.duplicates += duplicates
+            self.report.errors += errors
+            self.done += written + duplicates + errors
+            room = KEEP_MESSAGES - len(self.report.messages)
+            self.report.messages.extend(messages[: max(0, room)])
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds to wait as a 429's Retry-After says (a number of seconds), within bounds."""
+    try:
+        return min(MAX_RETRY_AFTER, max(0.1, float(value or 1)))
+    except ValueError:
+        return 1.0
 
 
 def post_rows(
@@ -139,15 +194,20 @@ def post_rows(
     *,
     tokens: Mapping[int, str] | str | None = None,
     concurrency: int = 8,
+    bulk: int = 0,
     estimate: int | None = None,
     progress: bool = False,
 ) -> LoadReport:
-    """POST every row through the API with `concurrency` threads; returns the tallies.
+    """Send every row through the API with `concurrency` threads; returns the tallies.
 
-    `tokens` is one bearer token for everything or a token per school id.
+    One POST /api/attendances per event, or with `bulk`, POST /api/attendances/bulk with
+    up to that many events of one school per request. `tokens` is one bearer token for
+    everything or a token per school id.
     """
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be between 1 and 64")
+    if not 0 <= bulk <= MAX_BATCH:
+        raise ValueError(f"bulk batches hold at most {MAX_BATCH} events")
     target = check_target(url)
     if isinstance(tokens, Mapping):
         per_school = dict(tokens)
@@ -159,7 +219,7 @@ def post_rows(
         def token_for(school_id: int) -> str | None:
             return tokens
 
-    sender = _Sender(target, token_for)
+    sender = _Sender(target, token_for, bulk=bulk > 0)
     started = time.perf_counter()
     threads = [
         threading.Thread(target=sender.worker, name=f"demo-http-{n}", daemon=True)
@@ -169,8 +229,8 @@ def post_rows(
         thread.start()
     bar = _progress(sender, estimate, progress)
     try:
-        for row in rows:
-            sender.work.put(row)
+        for work in batches(rows, max(1, bulk)):
+            sender.work.put(work)
     finally:
         for _ in threads:
             sender.work.put(None)

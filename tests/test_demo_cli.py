@@ -80,9 +80,20 @@ def test_http_mode_goes_through_the_api(runner, db, server):
     assert rows(db) == written
     # The same seed in db mode finds every event already there: the keys are the same.
     assert summary(runner.invoke(args=args).output) == (0, written, 0)
-    # And a rerun over HTTP is all duplicates (200s).
+    # And a rerun over HTTP is all duplicates (200s), one event at a time or in batches.
     again = runner.invoke(args=[*args, "--mode", "http", "--url", server])
     assert summary(again.output) == (0, written, 0)
+    bulk = runner.invoke(args=[*args, "--mode", "http", "--url", server, "--bulk", "50"])
+    assert summary(bulk.output) == (0, written, 0)
+
+
+def test_http_bulk_mode(runner, db, server):
+    args = [*ARGS, "--users", "5", "--mode", "http", "--url", server, "--bulk", "100"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    written, duplicates, errors = summary(result.output)
+    assert written > 100 and (duplicates, errors) == (0, 0)
+    assert rows(db) == written
 
 
 def test_http_errors_are_counted_and_fail_the_command(runner, db, tmp_path):
@@ -113,6 +124,7 @@ def test_http_errors_are_counted_and_fail_the_command(runner, db, tmp_path):
         (["--from", "2026-11-20"], "end date"),
         (["--mode", "http", "--url", "http://192.0.2.1:5000"], "loopback"),
         (["--users", "0"], "users"),
+        (["--mode", "http", "--bulk", "5001"], "--bulk"),
     ],
 )
 def test_bad_options_are_usage_errors(runner, db, extra, message):

@@ -24,7 +24,7 @@ def row(n: int, school_id: int = 1) -> Row:
 class Fake:
     """A loopback server whose answers a test decides; it records what it was sent."""
 
-    def __init__(self, answer: Callable[[dict, dict, int], int]) -> None:
+    def __init__(self, answer: Callable[[dict, dict, int], int | tuple[int, dict]]) -> None:
         self.answer = answer
         self.seen: list[tuple[dict, dict]] = []
         self.lock = threading.Lock()
@@ -39,9 +39,14 @@ class Fake:
                 with fake.lock:
                     fake.seen.append((body, headers))
                     attempt = sum(1 for b, _ in fake.seen if b == body)
-                status = fake.answer(body, headers, attempt)
+                answer = fake.answer(body, headers, attempt)
+                status, extra = answer if isinstance(answer, tuple) else (answer, {})
                 payload = b'{"errors": {"detail": "no"}}' if status >= 400 else b'{"data": {}}'
+                if "json" in extra:
+                    payload = json.dumps(extra.pop("json")).encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -133,3 +138,38 @@ def test_concurrency_is_bounded():
         post_rows("http://127.0.0.1:1", [], concurrency=0)
     with pytest.raises(ValueError):
         post_rows("http://127.0.0.1:1", [], concurrency=1000)
+
+
+def test_a_rate_limit_is_waited_out_not_counted(fake):
+    def answer(body, headers, attempt):
+        return (429, {"Retry-After": "0.05"}) if attempt <= 3 else 201
+
+    server = fake(answer)
+    report = post_rows(server.url, [row(1), row(2)], concurrency=1)
+    assert (report.written, report.errors) == (2, 0)
+    assert len(server.seen) == 8
+
+
+def test_bulk_batches_one_school_at_a_time(fake):
+    def answer(body, headers, attempt):
+        items = body["attendances"]
+        results = [
+            {"index": i, "status": "invalid", "errors": {"user_id": ["no"]}}
+            if item["user_id"] == 7
+            else {"index": i, "status": "created", "id": item["user_id"]}
+            for i, item in enumerate(items)
+        ]
+        counts = {s: sum(r["status"] == s for r in results) for s in ("created", "invalid")}
+        return 200, {"json": {"data": {**counts, "duplicate": 0, "results": results}}}
+
+    server = fake(answer)
+    rows = [row(n, 1) for n in range(10)] + [row(n, 2) for n in range(10, 13)]
+    report = post_rows(server.url, rows, tokens={1: "a", 2: "b"}, bulk=4, concurrency=2)
+    assert (report.written, report.errors) == (12, 1)
+    assert report.messages == ["demo-7: {'user_id': ['no']}"]
+    sizes = sorted((len(b["attendances"]), h["Authorization"]) for b, h in server.seen)
+    assert sizes == [(2, "Bearer a"), (3, "Bearer b"), (4, "Bearer a"), (4, "Bearer a")]
+    assert all(
+        {i["school_id"] for i in b["attendances"]} == {1 if h["Authorization"] == "Bearer a" else 2}
+        for b, h in server.seen
+    )
