@@ -159,3 +159,7 @@ class DayVersion(Model):
     )
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# Registered on the same metadata, so migrations and tests see them.
+from .security.models import Admin, ApiToken  # noqa: E402, F401
