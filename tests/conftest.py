@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 from attendance import create_app
 from attendance.config import _database_url
 from attendance.extensions import db as _db
-from attendance.models import Attendance, School, User
+from attendance.models import Attendance, School, User, utcnow
+from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -101,7 +102,46 @@ def db(app: Flask) -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(app: Flask, db: Any) -> FlaskClient:
+def make_token(db: Any) -> Callable[..., str]:
+    """Mint a token: `make_token("device", school)`; `revoked=True` for a dead one."""
+
+    def make(
+        role: str = "district", school: School | int | None = None, *, revoked: bool = False
+    ) -> str:
+        school_id = school.id if isinstance(school, School) else school
+        row, token = create_token(role, school_id, f"test {role}")
+        if revoked:
+            row.revoked_at = utcnow()
+        db.session.commit()
+        return token
+
+    return make
+
+
+@pytest.fixture
+def client_as(app: Flask, make_token: Callable[..., str]) -> Callable[..., FlaskClient]:
+    """A client sending a bearer token: `client_as("school", school)` or `client_as(token)`."""
+
+    def make(role_or_token: str = "district", school: School | int | None = None) -> FlaskClient:
+        token = role_or_token if role_or_token.startswith("att_") else None
+        c = app.test_client()
+        c.environ_base["HTTP_AUTHORIZATION"] = (
+            f"Bearer {token or make_token(role_or_token, school)}"
+        )
+        return c
+
+    return make
+
+
+@pytest.fixture
+def client(client_as: Callable[..., FlaskClient]) -> FlaskClient:
+    """A client with a district admin token: may do everything."""
+    return client_as("district")
+
+
+@pytest.fixture
+def anonymous(app: Flask, db: Any) -> FlaskClient:
+    """A client sending no token."""
     return app.test_client()
 
 

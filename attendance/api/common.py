@@ -11,6 +11,7 @@ from flask_smorest import abort
 from sqlalchemy import Select, func, select
 
 from ..extensions import db
+from ..security.principals import check_row
 
 
 class BodySchema(ma.Schema):
@@ -68,10 +69,11 @@ def paginate(query: Select[Any], args: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_or_404(model: type[Any], ident: int) -> Any:
-    """The row, or a clean 404."""
+    """The row, or a clean 404 (also when it is outside the caller's school)."""
     row = db.session.get(model, ident)
     if row is None:
         flask_abort(404)
+    check_row(row)
     return row
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Closure, School
+from ..security.principals import allow, check_school, scope_query
 from ..services import schools as service
 from .common import PageArgs, envelope, get_or_404, paginate
 from .schemas import ClosureInSchema, ClosureSchema, SchoolInSchema, SchoolSchema
@@ -20,11 +21,12 @@ blp = Blueprint("schools", __name__, url_prefix="/api/schools", description="Sch
 
 @blp.route("")
 class Schools(MethodView):
+    @allow("school")
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, envelope(SchoolSchema, many=True))
     def get(self, page: dict[str, Any]) -> Any:
-        """List schools."""
-        return paginate(select(School).order_by(School.id), page)
+        """List schools (a school admin sees its own)."""
+        return paginate(scope_query(select(School).order_by(School.id), School.id), page)
 
     @blp.arguments(SchoolInSchema)
     @blp.response(201, envelope(SchoolSchema))
@@ -37,17 +39,20 @@ class Schools(MethodView):
 
 @blp.route("/<int:school_id>")
 class SchoolItem(MethodView):
+    @allow("school")
     @blp.response(200, envelope(SchoolSchema))
     def get(self, school_id: int) -> Any:
         """Show a school."""
         return {"data": get_or_404(School, school_id)}
 
+    @allow("school")
     @blp.arguments(SchoolInSchema(partial=True))
     @blp.response(200, envelope(SchoolSchema))
     def patch(self, data: dict[str, Any], school_id: int) -> Any:
         """Update some of a school's fields."""
         return _update(school_id, data)
 
+    @allow("school")
     @blp.arguments(SchoolInSchema)
     @blp.response(200, envelope(SchoolSchema))
     def put(self, data: dict[str, Any], school_id: int) -> Any:
@@ -63,12 +68,14 @@ class SchoolItem(MethodView):
 
 @blp.route("/<int:school_id>/closures")
 class Closures(MethodView):
+    @allow("school")
     @blp.response(200, envelope(ClosureSchema, many=True))
     def get(self, school_id: int) -> Any:
         """List a school's closure dates (holidays)."""
         school = get_or_404(School, school_id)
         return {"data": school.closures}
 
+    @allow("school")
     @blp.arguments(ClosureInSchema)
     @blp.response(201, envelope(ClosureSchema))
     def post(self, data: dict[str, Any], school_id: int) -> Any:
@@ -82,11 +89,13 @@ class Closures(MethodView):
 
 @blp.route("/<int:school_id>/closures/<int:closure_id>")
 class ClosureItem(MethodView):
+    @allow("school")
     @blp.response(200, envelope(ClosureSchema))
     def get(self, school_id: int, closure_id: int) -> Any:
         """Show a closure."""
         return {"data": _closure(school_id, closure_id)}
 
+    @allow("school")
     @blp.response(204)
     def delete(self, school_id: int, closure_id: int) -> None:
         """Remove a closure date."""
@@ -101,6 +110,7 @@ def _update(school_id: int, data: dict[str, Any]) -> Any:
 
 
 def _closure(school_id: int, closure_id: int) -> Closure:
+    check_school(school_id)
     closure: Closure = get_or_404(Closure, closure_id)
     if closure.school_id != school_id:
         abort(404)
