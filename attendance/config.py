@@ -17,7 +17,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
+    # A 1 MB photo is 1.4 MB as base64; the rest of an event is small.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    IMAGE_STORAGE_DIR: str | None = None  # None: instance/images
     JSON_SORT_KEYS = False
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
@@ -47,6 +49,8 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["REDIS_URL"] = environ["REDIS_URL"]
     if environ.get("SECRET_KEY"):
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
+    if environ.get("IMAGE_STORAGE_DIR"):
+        settings["IMAGE_STORAGE_DIR"] = environ["IMAGE_STORAGE_DIR"]
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
     return settings

@@ -62,6 +62,7 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
         "REDIS_URL": None,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "IMAGE_STORAGE_DIR": str(tmp_path_factory.mktemp("images")),
     }
 
 
@@ -122,12 +123,10 @@ def make_token(db: Any) -> Callable[..., str]:
 def client_as(app: Flask, make_token: Callable[..., str]) -> Callable[..., FlaskClient]:
     """A client sending a bearer token: `client_as("school", school)` or `client_as(token)`."""
 
-    def make(role_or_token: str = "district", school: School | int | None = None) -> FlaskClient:
-        token = role_or_token if role_or_token.startswith("att_") else None
+    def make(who: str = "district", school: School | int | None = None) -> FlaskClient:
+        token = who if who.startswith("att_") else None
         c = app.test_client()
-        c.environ_base["HTTP_AUTHORIZATION"] = (
-            f"Bearer {token or make_token(role_or_token, school)}"
-        )
+        c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token or make_token(who, school)}"
         return c
 
     return make

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from ..extensions import db
 from ..models import Attendance
+from ..security import images
 from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, claim_school, scope_query
 from ..services import attendances as service
@@ -75,3 +76,22 @@ class AttendanceItem(MethodView):
         """Delete an event (a correction); the figures of its day are recomputed."""
         service.delete_attendance(get_or_404(Attendance, attendance_id))
         db.session.commit()
+
+
+@blp.route("/<int:attendance_id>/image")
+class AttendanceImage(MethodView):
+    @allow(SCHOOL)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The photo",
+                "content": {
+                    mimetype: {"schema": {"type": "string", "format": "binary"}}
+                    for mimetype in ("image/jpeg", "image/png")
+                },
+            }
+        }
+    )
+    def get(self, attendance_id: int) -> Any:
+        """The stored photo of an event, for admins of its school."""
+        return images.send(get_or_404(Attendance, attendance_id).image)

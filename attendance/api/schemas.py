@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..models import EVENT_TYPES
+from ..security.images import ImageInput, ImageOutput
 from .common import BodySchema
 
 
@@ -151,7 +152,7 @@ class AttendanceSchema(ma.Schema):
     user_id = fields.Integer()
     school_id = fields.Integer()
     temperature = fields.Float()
-    image = fields.String(allow_none=True)
+    image = ImageOutput("attendances.AttendanceImage")
     type = fields.String()
     fever = fields.Boolean()
     received_at = fields.AwareDateTime()
@@ -176,7 +177,7 @@ class AttendanceInSchema(BodySchema):
     timestamp = fields.AwareDateTime(
         error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
     )
-    image = fields.String(allow_none=True, validate=validate.Length(max=100_000))
+    image = ImageInput(allow_none=True)
     client_event_id = fields.String(validate=validate.Length(min=1, max=200))
 
 
