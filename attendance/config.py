@@ -20,6 +20,13 @@ class Config:
     # A 1 MB photo is 1.4 MB as base64; the rest of an event is small.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     IMAGE_STORAGE_DIR: str | None = None  # None: instance/images
+    # Writes per token (or per address without one), shared by every write route; "" is off.
+    RATELIMIT_WRITE = "600/minute"
+    # How many reverse proxies sit in front and set X-Forwarded-*; 0 trusts none.
+    PROXY_COUNT = 0
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # forced on in production
     JSON_SORT_KEYS = False
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
@@ -51,6 +58,10 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
     if environ.get("IMAGE_STORAGE_DIR"):
         settings["IMAGE_STORAGE_DIR"] = environ["IMAGE_STORAGE_DIR"]
+    if environ.get("RATELIMIT_WRITE") is not None:
+        settings["RATELIMIT_WRITE"] = environ["RATELIMIT_WRITE"]
+    if environ.get("PROXY_COUNT"):
+        settings["PROXY_COUNT"] = int(environ["PROXY_COUNT"])
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
     return settings

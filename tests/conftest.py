@@ -63,6 +63,8 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "REDIS_URL": None,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "IMAGE_STORAGE_DIR": str(tmp_path_factory.mktemp("images")),
+        # Limits are tested on apps of their own; here they must not get in the way.
+        "RATELIMIT_WRITE": "1000000/minute",
     }
 
 
