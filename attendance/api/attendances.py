@@ -39,6 +39,7 @@ class Attendances(MethodView):
     @allow(SCHOOL, DEVICE)
     @blp.arguments(AttendanceInSchema)
     @blp.response(201, envelope(AttendanceSchema))
+    @blp.alt_response(200, schema=envelope(AttendanceSchema), description="A retried key")
     @blp.doc(
         parameters=[
             {
@@ -62,7 +63,7 @@ class Attendances(MethodView):
         return {"data": event}, 201 if created else 200, {"Location": location}
 
 
-@blp.route("/<int:attendance_id>")
+@blp.route("/<bigid:attendance_id>")
 class AttendanceItem(MethodView):
     @allow(SCHOOL)
     @blp.response(200, envelope(AttendanceSchema))
@@ -78,7 +79,7 @@ class AttendanceItem(MethodView):
         db.session.commit()
 
 
-@blp.route("/<int:attendance_id>/image")
+@blp.route("/<bigid:attendance_id>/image")
 class AttendanceImage(MethodView):
     @allow(SCHOOL)
     @blp.doc(

@@ -9,9 +9,31 @@ import marshmallow as ma
 from flask import abort as flask_abort
 from flask_smorest import abort
 from sqlalchemy import Select, func, select
+from werkzeug.routing import IntegerConverter, Map
 
 from ..extensions import db
 from ..security.principals import check_row
+
+# The largest ids the columns hold: INTEGER for most, BIGINT for attendances. A larger id
+# reached the database and failed there (a 500) instead of being simply not found.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: an id of an INTEGER column (larger ones are not found)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class BigIdConverter(IntegerConverter):
+    """`<bigid:...>` in routes: an id of a BIGINT column."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_BIG_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class BodySchema(ma.Schema):

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from ..models import EVENT_TYPES
 from ..security.images import ImageInput, ImageOutput
-from .common import BodySchema
+from .common import MAX_ID, BodySchema
 
 
 @cache
@@ -55,6 +55,10 @@ class StrictDecimal(fields.Decimal):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _id_range() -> validate.Range:
+    return validate.Range(min=0, max=MAX_ID, error=f"must be an id from 0 to {MAX_ID}")
 
 
 def _name() -> fields.String:
@@ -133,14 +137,14 @@ class UserInSchema(BodySchema):
     envelope = "user"
 
     name = _name()
-    school_id = StrictInteger(required=True)
+    school_id = StrictInteger(required=True, validate=_id_range())
 
 
 class UserFilterSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    school_id = fields.Integer()
+    school_id = fields.Integer(validate=_id_range())
 
 
 # -- attendances -------------------------------------------------------------------------
@@ -165,8 +169,8 @@ AWARE_ERROR = "must be an ISO 8601 date-time with a UTC offset or Z"
 class AttendanceInSchema(BodySchema):
     envelope = "attendance"
 
-    user_id = StrictInteger(required=True)
-    school_id = StrictInteger(required=True)
+    user_id = StrictInteger(required=True, validate=_id_range())
+    school_id = StrictInteger(required=True, validate=_id_range())
     type = fields.String(
         required=True, validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout")
     )
@@ -185,8 +189,8 @@ class AttendanceFilterSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    school_id = fields.Integer()
-    user_id = fields.Integer()
+    school_id = fields.Integer(validate=_id_range())
+    user_id = fields.Integer(validate=_id_range())
     type = fields.String(validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout"))
     from_ = fields.AwareDateTime(
         data_key="from", error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}

@@ -78,6 +78,7 @@ class Closures(MethodView):
     @allow("school")
     @blp.arguments(ClosureInSchema)
     @blp.response(201, envelope(ClosureSchema))
+    @blp.alt_response(200, schema=envelope(ClosureSchema), description="Already closed that day")
     def post(self, data: dict[str, Any], school_id: int) -> Any:
         """Add a closure date; an existing date answers 200 with the existing record."""
         school = get_or_404(School, school_id)

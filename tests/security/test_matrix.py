@@ -76,9 +76,9 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
     ("/api/users/<int:user_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
     ("/api/attendances", "GET"): ("school_id={school}", None, row(403, 403, 200, 200)),
     ("/api/attendances", "POST"): ("", event_body, row(201, 403, 201, 201)),
-    ("/api/attendances/<int:attendance_id>", "GET"): ("", None, row(403, 404, 200, 200)),
-    ("/api/attendances/<int:attendance_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
-    ("/api/attendances/<int:attendance_id>/image", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/attendances/<bigid:attendance_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/attendances/<bigid:attendance_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
+    ("/api/attendances/<bigid:attendance_id>/image", "GET"): ("", None, row(403, 404, 200, 200)),
 }
 
 # Routes that need no token at all.
