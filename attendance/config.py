@@ -17,6 +17,7 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
+    JOBS_SYNCHRONOUS = False  # without Redis: run jobs in the caller's thread (tests)
     # A 1 MB photo is 1.4 MB as base64; the rest of an event is small.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     IMAGE_STORAGE_DIR: str | None = None  # None: instance/images
@@ -27,7 +28,12 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False  # forced on in production
-    JSON_SORT_KEYS = False
+    # The report pipeline (see attendance/services/reports.py).
+    REPORT_CHUNK_TIMEOUT = 60
+    REPORT_LEASE_GRACE = 10
+    REPORT_CHUNK_ATTEMPTS = 3
+    REPORT_DEADLINE = 900
+    REPORT_FAULTS: dict[str, Any] = {}  # fault injection for tests: fail_days, chunk_sleep
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0

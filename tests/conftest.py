@@ -61,6 +61,7 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
         "REDIS_URL": None,
+        "JOBS_SYNCHRONOUS": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "IMAGE_STORAGE_DIR": str(tmp_path_factory.mktemp("images")),
         # Limits are tested on apps of their own; here they must not get in the way.

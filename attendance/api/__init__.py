@@ -11,7 +11,7 @@ from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
-from . import attendances, schools, users
+from . import attendances, reports, schools, users
 from .common import BigIdConverter, IdConverter
 
 
@@ -67,5 +67,5 @@ def init_app(app: Flask) -> None:
             "extra_plugins": [SecurityDocs(), NumericBounds()],
         },
     )
-    for module in (schools, users, attendances):
+    for module in (schools, users, attendances, reports):
         api.register_blueprint(module.blp)

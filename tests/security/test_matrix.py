@@ -79,6 +79,12 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
     ("/api/attendances/<bigid:attendance_id>", "GET"): ("", None, row(403, 404, 200, 200)),
     ("/api/attendances/<bigid:attendance_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
     ("/api/attendances/<bigid:attendance_id>/image", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/attendances/aggregate/school/<int:school_id>", "GET"): (
+        "",
+        None,
+        row(403, 404, 200, 200),
+    ),
+    ("/api/reports/<string:report_id>", "GET"): ("", None, row(403, 404, 200, 200)),
 }
 
 # Routes that need no token at all.
@@ -101,7 +107,7 @@ def test_every_route_is_in_the_matrix(app):
 
 
 @pytest.fixture
-def world(db, make_school, make_user, make_event) -> dict[str, Any]:
+def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
     """School A (the caller's own), school B (another's), an empty school, and A's data."""
     own, other, empty = make_school(name="A"), make_school(name="B"), make_school(name="Empty")
     user = make_user(school=own)
@@ -110,7 +116,9 @@ def world(db, make_school, make_user, make_event) -> dict[str, Any]:
     closure = Closure(school_id=own.id, date=dt.date(2026, 12, 25))
     db.session.add(closure)
     db.session.commit()
+    aggregate = client_as("district").get(f"/api/attendances/aggregate/school/{own.id}")
     return {
+        "report": aggregate.json["data"]["report_id"],
         "school": own.id,
         "other_school": other.id,
         "empty_school": empty.id,
@@ -142,6 +150,7 @@ def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
         "closure_id": world["closure"],
         "user_id": world["user"],
         "attendance_id": world["attendance"],
+        "report_id": world["report"],
     }
     if values["school_id"] is None:
         values["school_id"] = world["school"]
