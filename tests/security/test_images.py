@@ -54,6 +54,13 @@ def test_the_type_comes_from_the_content_not_the_label(client, make_user):
     assert client.get(resp.json["data"]["image"]).mimetype == "image/png"
 
 
+def test_wrapped_base64_is_accepted(client, make_user):
+    header, payload = data_uri(png(4, 4)).split(",", 1)
+    wrapped = header + "," + "\r\n".join(payload[i : i + 76] for i in range(0, len(payload), 76))
+    resp = client.post("/api/attendances", json=event(make_user(), image=wrapped))
+    assert resp.status_code == 201, resp.json
+
+
 def test_same_photo_is_stored_once(app, client, make_user):
     user = make_user()
     uri = data_uri(png(seed=7))
