@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Closure, School
+from ..security.models import SCHOOL
 from ..security.principals import allow, check_school, scope_query
 from ..services import schools as service
 from .common import PageArgs, envelope, get_or_404, paginate
@@ -21,7 +22,7 @@ blp = Blueprint("schools", __name__, url_prefix="/api/schools", description="Sch
 
 @blp.route("")
 class Schools(MethodView):
-    @allow("school")
+    @allow(SCHOOL)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, envelope(SchoolSchema, many=True))
     def get(self, page: dict[str, Any]) -> Any:
@@ -39,20 +40,20 @@ class Schools(MethodView):
 
 @blp.route("/<int:school_id>")
 class SchoolItem(MethodView):
-    @allow("school")
+    @allow(SCHOOL)
     @blp.response(200, envelope(SchoolSchema))
     def get(self, school_id: int) -> Any:
         """Show a school."""
         return {"data": get_or_404(School, school_id)}
 
-    @allow("school")
+    @allow(SCHOOL)
     @blp.arguments(SchoolInSchema(partial=True))
     @blp.response(200, envelope(SchoolSchema))
     def patch(self, data: dict[str, Any], school_id: int) -> Any:
         """Update some of a school's fields."""
         return _update(school_id, data)
 
-    @allow("school")
+    @allow(SCHOOL)
     @blp.arguments(SchoolInSchema)
     @blp.response(200, envelope(SchoolSchema))
     def put(self, data: dict[str, Any], school_id: int) -> Any:
@@ -68,14 +69,14 @@ class SchoolItem(MethodView):
 
 @blp.route("/<int:school_id>/closures")
 class Closures(MethodView):
-    @allow("school")
+    @allow(SCHOOL)
     @blp.response(200, envelope(ClosureSchema, many=True))
     def get(self, school_id: int) -> Any:
         """List a school's closure dates (holidays)."""
         school = get_or_404(School, school_id)
         return {"data": school.closures}
 
-    @allow("school")
+    @allow(SCHOOL)
     @blp.arguments(ClosureInSchema)
     @blp.response(201, envelope(ClosureSchema))
     @blp.alt_response(200, schema=envelope(ClosureSchema), description="Already closed that day")
@@ -90,13 +91,13 @@ class Closures(MethodView):
 
 @blp.route("/<int:school_id>/closures/<int:closure_id>")
 class ClosureItem(MethodView):
-    @allow("school")
+    @allow(SCHOOL)
     @blp.response(200, envelope(ClosureSchema))
     def get(self, school_id: int, closure_id: int) -> Any:
         """Show a closure."""
         return {"data": _closure(school_id, closure_id)}
 
-    @allow("school")
+    @allow(SCHOOL)
     @blp.response(204)
     def delete(self, school_id: int, closure_id: int) -> None:
         """Remove a closure date."""
