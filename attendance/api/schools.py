@@ -61,6 +61,7 @@ class SchoolItem(MethodView):
         return _update(school_id, data)
 
     @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT")
     def delete(self, school_id: int) -> None:
         """Delete a school with no users and no history (409 otherwise)."""
         service.delete_school(get_or_404(School, school_id))

@@ -10,9 +10,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import School, utcnow
+from ..models import utcnow
 from ..services import ServiceError
-from .models import ADMIN_ROLES, DISTRICT, Admin
+from .models import ADMIN_ROLES, Admin
+from .tokens import check_binding
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; nobody types that.
@@ -47,15 +48,7 @@ def create_admin(email: str, password: str, role: str, school_id: int | None = N
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
         raise ServiceError("email", "must be an email address")
-    if role not in ADMIN_ROLES:
-        raise ServiceError("role", f"must be one of {', '.join(ADMIN_ROLES)}")
-    if role == DISTRICT and school_id is not None:
-        raise ServiceError("school_id", "district admins are not bound to a school")
-    if role != DISTRICT:
-        if school_id is None:
-            raise ServiceError("school_id", "school admins need a school")
-        if db.session.get(School, school_id) is None:
-            raise ServiceError("school_id", f"school {school_id} does not exist")
+    check_binding(role, school_id, ADMIN_ROLES)
     if find_by_email(email) is not None:
         raise ServiceError("email", f"an admin with email {email} already exists")
     _check_password(password)

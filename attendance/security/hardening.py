@@ -66,7 +66,6 @@ def init_app(app: Flask) -> None:
             PROPAGATE_EXCEPTIONS=False,  # even under TESTING: errors become clean 500s
             TRAP_HTTP_EXCEPTIONS=False,
             SESSION_COOKIE_SECURE=True,
-            REMEMBER_COOKIE_SECURE=True,
             PREFERRED_URL_SCHEME="https",
         )
     proxies = int(app.config.get("PROXY_COUNT") or 0)

@@ -38,7 +38,6 @@ class Upload:
     """A photo sent inline, checked and ready to store."""
 
     content: bytes
-    mimetype: str
 
     @property
     def digest(self) -> str:
@@ -67,10 +66,9 @@ def parse(value: str) -> Upload | str:
             raise ValidationError("is not valid base64") from None
         if len(content) > MAX_BYTES:
             raise ValidationError("must be at most 1 MB")
-        mimetype = sniff(content)
-        if mimetype is None:
+        if sniff(content) is None:
             raise ValidationError("is not a JPEG or PNG image")
-        return Upload(content, mimetype)
+        return Upload(content)
     if value.startswith("https://"):
         return _https_url(value)
     raise ValidationError(URL_ERROR)

@@ -6,9 +6,11 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, make_response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+
+from ..errors import _html
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -33,11 +35,7 @@ def _too_many(error: RateLimitExceeded) -> Any:
     if request.path.startswith("/api"):
         response = jsonify({"errors": {"detail": detail}})
     else:
-        response = current_app.response_class(
-            "<!doctype html><html lang=en><meta charset=utf-8><title>429 Too Many Requests"
-            "</title><h1>429 Too Many Requests</h1></html>",
-            mimetype="text/html",
-        )
+        response = make_response(_html(error))
     response.status_code = 429
     response.headers["Retry-After"] = str(retry)
     return response

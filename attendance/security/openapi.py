@@ -12,8 +12,6 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 SCHEME = "bearerAuth"
 WRITES = frozenset({"post", "put", "patch", "delete"})
-# Operations that may refuse with 409, beyond what their decorators declare.
-CONFLICTS = frozenset({("/api/schools/{school_id}", "delete")})
 PUBLIC = frozenset({"/api/openapi.json"})
 
 
@@ -28,7 +26,7 @@ def _ref(code: int) -> str:
 
 
 class SecurityDocs(BasePlugin):
-    """Declare bearer auth, and the 400/401/403/404/409/413/429 answers each operation can give."""
+    """Declare bearer auth, and the 400/401/403/404/413/429 answers each operation can give."""
 
     def init_spec(self, spec: APISpec) -> None:
         spec.components.security_scheme(
@@ -58,8 +56,6 @@ class SecurityDocs(BasePlugin):
                 codes += [400, 413]
             if method in WRITES:
                 codes.append(429)
-            if (path, method) in CONFLICTS:
-                codes.append(409)
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(str(code), _ref(code))

@@ -25,17 +25,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def check_binding(role: str, school_id: int | None, roles: tuple[str, ...]) -> None:
+    """A known role; district without a school, any other role with an existing one."""
+    if role not in roles:
+        raise ServiceError("role", f"must be one of {', '.join(roles)}")
+    if role == DISTRICT:
+        if school_id is not None:
+            raise ServiceError("school_id", "district roles are not bound to a school")
+    elif school_id is None:
+        raise ServiceError("school_id", f"the {role} role needs a school")
+    elif db.session.get(School, school_id) is None:
+        raise ServiceError("school_id", f"school {school_id} does not exist")
+
+
 def create_token(role: str, school_id: int | None = None, name: str = "") -> tuple[ApiToken, str]:
     """Mint a token; returns its row and the token itself, which is not stored anywhere."""
-    if role not in TOKEN_ROLES:
-        raise ServiceError("role", f"must be one of {', '.join(TOKEN_ROLES)}")
-    if role == DISTRICT and school_id is not None:
-        raise ServiceError("school_id", "district tokens are not bound to a school")
-    if role != DISTRICT:
-        if school_id is None:
-            raise ServiceError("school_id", f"{role} tokens need a school")
-        if db.session.get(School, school_id) is None:
-            raise ServiceError("school_id", f"school {school_id} does not exist")
+    check_binding(role, school_id, TOKEN_ROLES)
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name or f"{role} token", role=role, school_id=school_id, token_hash=hash_token(token)

@@ -40,7 +40,7 @@ def api_schema(app, db, make_school, make_user, make_event) -> Any:
     for name in ("Hillside", "Riverside"):
         school = make_school(name=name)
         user = make_user(school=school)
-        make_event(user=user, image=save(Upload(png(), "image/png")))
+        make_event(user=user, image=save(Upload(png())))
         db.session.add(Closure(school_id=school.id, date=dt.date(2026, 12, 25)))
     db.session.commit()
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app)

@@ -97,3 +97,20 @@ def test_redis_storage_when_redis_url_is_set(make_app, db, make_user, make_token
     resp = client.post("/api/attendances", json=payload, headers=auth(token))
     assert resp.status_code == 429
     assert int(resp.headers["Retry-After"]) >= 1
+
+
+def test_pages_over_a_limit_get_a_clean_html_429(tiny_app):
+    limiter = tiny_app.extensions["attendance_limiter"]
+
+    @tiny_app.post("/test-login")
+    @limiter.limit("1/minute")
+    def login():
+        return "ok"
+
+    client = tiny_app.test_client()
+    assert client.post("/test-login").status_code == 200
+    resp = client.post("/test-login")
+    assert resp.status_code == 429
+    assert resp.mimetype == "text/html"
+    assert "429" in resp.get_data(as_text=True)
+    assert int(resp.headers["Retry-After"]) >= 1

@@ -112,7 +112,7 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
     own, other, empty = make_school(name="A"), make_school(name="B"), make_school(name="Empty")
     user = make_user(school=own)
     make_user(school=other)
-    event = make_event(user=user, image=save(Upload(png(), "image/png")))
+    event = make_event(user=user, image=save(Upload(png())))
     closure = Closure(school_id=own.id, date=dt.date(2026, 12, 25))
     db.session.add(closure)
     db.session.commit()
