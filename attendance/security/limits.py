@@ -16,10 +16,12 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def rate_key() -> str:
-    """The bucket: the caller's token, or its address when there is none."""
+    """The bucket: the caller's token (or logged-in admin), else its address."""
     principal = g.get("principal")
     if principal is not None and principal.token_id is not None:
         return f"token:{principal.token_id}"
+    if principal is not None and principal.admin_id is not None:
+        return f"admin:{principal.admin_id}"
     return f"addr:{get_remote_address()}"
 
 

@@ -114,3 +114,17 @@ def test_pages_over_a_limit_get_a_clean_html_429(tiny_app):
     assert resp.mimetype == "text/html"
     assert "429" in resp.get_data(as_text=True)
     assert int(resp.headers["Retry-After"]) >= 1
+
+
+def test_rate_key_names_the_caller(app):
+    from flask import g
+
+    from attendance.security.limits import rate_key
+    from attendance.security.principals import Principal
+
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.7"}):
+        assert rate_key() == "addr:192.0.2.7"
+        g.principal = Principal(role="device", school_id=1, token_id=5)
+        assert rate_key() == "token:5"
+        g.principal = Principal(role="school", school_id=1, admin_id=9)
+        assert rate_key() == "admin:9"
