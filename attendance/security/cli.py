@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import Any
 
 import click
 from flask import Flask
@@ -20,6 +21,18 @@ admin_group = AppGroup("admin", help="Manage dashboard admin accounts.")
 
 def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+def _school(school_id: int | None) -> str:
+    return str(school_id) if school_id is not None else "-"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Print rows in columns as wide as their widest cell; the last column runs free."""
+    cells = [header, *[tuple(str(value) for value in row) for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    for row in cells:
+        click.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
 
 
 def _fail(error: ServiceError) -> None:
@@ -48,16 +61,19 @@ def token_create(role: str, school_id: int | None, name: str) -> None:
 @token_group.command("list")
 def token_list() -> None:
     """List tokens (never the tokens themselves or their hashes)."""
-    click.echo(
-        f"{'id':>4}  {'role':8}  {'school':>6}  {'created':20}  {'last used':20}  "
-        f"{'revoked':20}  name"
-    )
-    for row in tokens.list_tokens():
-        school = str(row.school_id) if row.school_id is not None else "-"
-        click.echo(
-            f"{row.id:>4}  {row.role:8}  {school:>6}  {_when(row.created_at):20}  "
-            f"{_when(row.last_used_at):20}  {_when(row.revoked_at):20}  {row.name}"
+    rows = [
+        (
+            t.id,
+            t.role,
+            _school(t.school_id),
+            _when(t.created_at),
+            _when(t.last_used_at),
+            _when(t.revoked_at),
+            t.name,
         )
+        for t in tokens.list_tokens()
+    ]
+    _table(("id", "role", "school", "created", "last used", "revoked", "name"), rows)
 
 
 @token_group.command("revoke")
@@ -99,17 +115,19 @@ def admin_create(email: str, role: str, school_id: int | None) -> None:
 @admin_group.command("list")
 def admin_list() -> None:
     """List admin accounts."""
-    click.echo(
-        f"{'id':>4}  {'role':8}  {'school':>6}  {'created':20}  {'last login':20}  "
-        f"{'disabled':8}  email"
-    )
-    for admin in admins.list_admins():
-        school = str(admin.school_id) if admin.school_id is not None else "-"
-        click.echo(
-            f"{admin.id:>4}  {admin.role:8}  {school:>6}  {_when(admin.created_at):20}  "
-            f"{_when(admin.last_login_at):20}  {'yes' if admin.disabled else 'no':8}  "
-            f"{admin.email}"
+    rows = [
+        (
+            a.id,
+            a.role,
+            _school(a.school_id),
+            _when(a.created_at),
+            _when(a.last_login_at),
+            "yes" if a.disabled else "no",
+            a.email,
         )
+        for a in admins.list_admins()
+    ]
+    _table(("id", "role", "school", "created", "last login", "disabled", "email"), rows)
 
 
 def _admin(email: str) -> admins.Admin:
