@@ -52,8 +52,25 @@ class BodySchema(ma.Schema):
             and len(data) == 1
             and isinstance(data.get(self.envelope), dict)
         ):
-            return data[self.envelope]
+            data = data[self.envelope]
+        if isinstance(data, dict):
+            _refuse_nul(data)
         return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul(data: dict[str, Any]) -> None:
+    """No NUL characters in text: PostgreSQL cannot store them (it was a 500)."""
+    bad = {str(key): ["must not contain NUL characters"] for key, v in data.items() if _has_nul(v)}
+    if bad:
+        raise ma.ValidationError(bad)
 
 
 class PageArgs(ma.Schema):

@@ -6,6 +6,7 @@ import secrets
 
 from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
+from flask_smorest import abort
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # The API answers JSON only: nothing may run, load or frame it.
@@ -34,6 +35,12 @@ def csp_nonce() -> str:
     if nonce is None:
         nonce = g.csp_nonce = secrets.token_urlsafe(16)
     return nonce
+
+
+def refuse_nul() -> None:
+    """400 for a NUL character in the path or query: no database can take it as text."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        abort(400, errors={"detail": "NUL characters are not allowed in URLs"})
 
 
 def security_headers(response: Response) -> Response:
@@ -73,5 +80,6 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
+    app.before_request(refuse_nul)
     app.after_request(security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

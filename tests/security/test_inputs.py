@@ -58,3 +58,34 @@ def test_openapi_bounds_are_numbers(client):
     assert temperature["minimum"] == 28 and temperature["maximum"] == 43
     params = doc["paths"]["/api/users/{user_id}"]["parameters"]
     assert params[0]["schema"]["maximum"] == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/reports/%00",
+        "/api/reports/a%00b",
+        "/api/attendances?type=%00",
+        "/api/attendances/aggregate/school/1?granularity=day%00",
+    ],
+)
+def test_nul_in_urls_is_400(client, url):
+    resp = client.get(url)
+    assert resp.status_code == 400
+    assert "NUL" in resp.json["errors"]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/schools", {"name": "Hill\x00side"}, "name"),
+        ("/api/schools", {"school": {"name": "A", "timezone": "UTC\x00"}}, "timezone"),
+        ("/api/users", {"name": "\x00", "school_id": 1}, "name"),
+        ("/api/attendances", {"client_event_id": "e\x001"}, "client_event_id"),
+    ],
+)
+def test_nul_in_bodies_is_422_on_the_field(client, make_school, path, body, field):
+    make_school()
+    resp = client.post(path, json=body)
+    assert resp.status_code == 422
+    assert resp.json["errors"][field] == ["must not contain NUL characters"]
