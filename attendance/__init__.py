@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_commands(app)
     return app
 
@@ -75,6 +76,12 @@ def register_errorhandlers(app: Flask) -> None:
     from . import errors
 
     errors.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

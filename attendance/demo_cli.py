@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -14,10 +16,28 @@ from . import demo_http
 from .demo_load import DemoSpec, all_events, load_db, prepare
 from .extensions import db
 from .models import School, utcnow
+from .security.models import DEVICE
+from .security.tokens import create_token, revoke_token
 
 
 def _date(value: dt.datetime | None, default: dt.date) -> dt.date:
     return value.date() if value is not None else default
+
+
+@contextlib.contextmanager
+def device_tokens(school_ids: list[int], token_file: Path | None) -> Iterator[dict[int, str] | str]:
+    """The token(s) to send: the file's, or a device token per school, revoked afterwards."""
+    if token_file is not None:
+        yield token_file.read_text().strip()
+        return
+    minted = {i: create_token(DEVICE, i, "demo-data --mode http") for i in school_ids}
+    db.session.commit()
+    try:
+        yield {i: token for i, (_, token) in minted.items()}
+    finally:
+        for row, _ in minted.values():
+            revoke_token(row.id)
+        db.session.commit()
 
 
 @click.command("demo-data")
@@ -53,7 +73,8 @@ def _date(value: dt.datetime | None, default: dt.date) -> dt.date:
 @click.option(
     "--token-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="http mode: a file holding the bearer token to send.",
+    help="http mode: a file holding the bearer token to send (default: a device token per "
+    "school, minted for the run and revoked after it).",
 )
 @click.option(
     "--concurrency", default=8, show_default=True, type=int, help="http mode: parallel requests."
@@ -118,16 +139,16 @@ def demo_data_command(
     if mode == "db":
         report = load_db(spec, stored, progress=progress)
     else:
-        token = token_file.read_text().strip() if token_file else None
-        report = demo_http.post_rows(
-            url,
-            (row for _, row in all_events(spec, stored, utcnow())),
-            tokens=token,
-            concurrency=concurrency,
-            bulk=bulk,
-            estimate=spec.estimate(),
-            progress=progress,
-        )
+        with device_tokens([s.id for s in stored], token_file) as tokens:
+            report = demo_http.post_rows(
+                url,
+                (row for _, row in all_events(spec, stored, utcnow())),
+                tokens=tokens,
+                concurrency=concurrency,
+                bulk=bulk,
+                estimate=spec.estimate(),
+                progress=progress,
+            )
     for message in report.messages:
         click.echo(f"error: {message}", err=True)
     click.echo(f"demo-data: {report.summary()}")

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from attendance.models import Attendance, School, User
+from attendance.security.models import ApiToken
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = [
@@ -85,6 +86,9 @@ def test_http_mode_goes_through_the_api(runner, db, server):
     assert summary(again.output) == (0, written, 0)
     bulk = runner.invoke(args=[*args, "--mode", "http", "--url", server, "--bulk", "50"])
     assert summary(bulk.output) == (0, written, 0)
+    # Each run minted a device token per school, and revoked them when done.
+    tokens = db.session.scalars(select(ApiToken).where(ApiToken.name.like("demo-data%"))).all()
+    assert len(tokens) == 3 * 2 and all(t.role == "device" and t.revoked_at for t in tokens)
 
 
 def test_http_bulk_mode(runner, db, server):

@@ -51,9 +51,12 @@ from attendance.config import _database_url  # noqa: E402
 from attendance.demo import SchoolPlan, generate_school_events  # noqa: E402
 from attendance.demo_load import DemoSpec, load_db, prepare  # noqa: E402
 from attendance.extensions import db  # noqa: E402
+from attendance.security.models import DEVICE  # noqa: E402
+from attendance.security.tokens import create_token  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/attendance_bench_ingest"
 BULK_BATCH = 5000
+RATE = "100000000/minute"
 COLUMNS = "user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key"
 # The bare app's statement, with a fresh key per transaction like the load tester's.
 PGBENCH_SCRIPT = """\\set uid random(1, {users})
@@ -110,7 +113,7 @@ class Series:
 # -- the database ---------------------------------------------------------------------------
 
 
-def reset_and_seed(database: str) -> tuple[int, list[int], str | None]:
+def reset_and_seed(database: str) -> tuple[int, list[int], str]:
     """A fresh schema, one school, 2,000 users, four weeks of events: (school, users, token)."""
     if "bench" not in (make_url(database).database or ""):
         raise SystemExit(f"refusing to wipe {database}: its name must contain 'bench'")
@@ -143,14 +146,10 @@ def create_database(database: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database or "")))
 
 
-def device_token(school_id: int) -> str | None:
-    """A device token for the school, once the app has tokens (None before)."""
-    try:
-        from attendance.security.tokens import create_token  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    _, token = create_token("device", school_id, "bench-ingest")
-    return str(token)
+def device_token(school_id: int) -> str:
+    """A device token for the school: what a gate device sends."""
+    _, token = create_token(DEVICE, school_id, "bench-ingest")
+    return token
 
 
 def count_rows(database: str) -> int:
@@ -383,7 +382,8 @@ def run(settings: Settings) -> str:
     """Every benchmark, interleaved; returns the report."""
     started = time.perf_counter()
     school, users, token = reset_and_seed(settings.database)
-    app_env = {"DATABASE_URL": settings.database, "REDIS_URL": ""}  # no Redis: not needed
+    # The write rate limit is counted (in memory: no Redis) but set out of reach.
+    app_env = {"DATABASE_URL": settings.database, "REDIS_URL": "", "RATELIMIT_WRITE": RATE}
     bare_env = {"BARE_DATABASE_URL": settings.database}
     rows = {
         "real": Series("(a) real POST /api/attendances", "req/s"),

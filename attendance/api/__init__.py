@@ -10,7 +10,9 @@ from flask import Flask, Response, jsonify, request
 from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
+from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
 from . import attendances, bulk, reports, schools, users
+from .common import BigIdConverter, IdConverter
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -28,6 +30,8 @@ def _flatten(messages: Any) -> dict[str, Any]:
 
 class Api(_Api):
     """flask-smorest's Api with the seed's error shape: `{"errors": {...}}`."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith("/api"):
@@ -54,8 +58,16 @@ def _schema_name(schema: Any) -> str:
 
 def init_app(app: Flask) -> None:
     """Make the app's Api (one per app: it holds that app's OpenAPI spec) and its blueprints."""
+    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["bigid"] = BigIdConverter
     plugin = MarshmallowPlugin(_schema_name)
-    api = Api(app, spec_kwargs={"marshmallow_plugin": plugin})
+    api = Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": plugin,
+            "extra_plugins": [SecurityDocs(), NumericBounds()],
+        },
+    )
     if plugin.converter is not None:  # set by Api(): the spec is made at once
         plugin.converter.add_attribute_function(bulk.document)
     for module in (schools, users, attendances, bulk, reports):

@@ -11,6 +11,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from ..extensions import db
+from ..security.models import DEVICE, SCHOOL
+from ..security.principals import allow, claim_school
 from ..services import bulk as service
 from .common import BodySchema, envelope
 from .schemas import AttendanceInSchema
@@ -146,16 +148,19 @@ def _allow_large_bodies() -> None:
 
 @blp.route("")
 class Bulk(MethodView):
+    @allow(SCHOOL, DEVICE)
     @blp.arguments(BulkInSchema)
     @blp.response(200, envelope(BulkResultSchema))
     def post(self, data: dict[str, Any]) -> Any:
-        """Record up to 5,000 events; answers one result per item: created, duplicate or invalid."""
-        events = [
-            service.Outcome(service.INVALID, errors=_field_errors(item))
-            if isinstance(item, ma.ValidationError)
-            else item
-            for item in _items.load_all(data["attendances"])
-        ]
+        """Record up to 5,000 events; answers one result per item: created, duplicate or invalid.
+
+        Like a single POST, a batch naming a school the token may not act for is 403 as a
+        whole (decided without a look-up); items the schema refuses are answered one by one.
+        """
+        loaded = _items.load_all(data["attendances"])
+        for school_id in sorted({i["school_id"] for i in loaded if isinstance(i, dict)}):
+            claim_school(school_id)
+        events = [_refused(i) if isinstance(i, ma.ValidationError) else i for i in loaded]
         outcomes = service.record_many(events)
         db.session.commit()
         results: list[dict[str, Any]] = []
@@ -171,7 +176,8 @@ class Bulk(MethodView):
         return jsonify({"data": {**counts, "results": results}})
 
 
-def _field_errors(error: ma.ValidationError) -> dict[str, Any]:
-    """marshmallow's messages in the API's shape (`_schema` is the item as a whole)."""
+def _refused(error: ma.ValidationError) -> service.Outcome:
+    """An item the schema refused, with marshmallow's messages in the API's shape."""
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-    return {("body" if k == "_schema" else k): v for k, v in messages.items()}
+    errors = {("body" if k == "_schema" else k): v for k, v in messages.items()}
+    return service.Outcome(service.INVALID, errors=errors)

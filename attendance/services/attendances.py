@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
+from ..security.images import to_stored
 from . import ServiceError, dialect
 from .daycache import invalidate_days, local_day, still_open
 
@@ -95,7 +96,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
             "type": data["type"],
             "timestamp": timestamp,
             "temperature": data["temperature"],
-            "image": data.get("image"),
+            "image": to_stored(data.get("image")),  # a photo is saved by its hash first
             "received_at": received_at,
             "idempotency_key": key,
         }

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
+from ..security.images import to_stored
 from . import ServiceError, dialect
 from .attendances import check_event
 from .daycache import invalidate_days, local_day
@@ -161,7 +162,7 @@ def _row(event: Mapping[str, Any], received_at: dt.datetime) -> Row:
         type=event["type"],
         timestamp=event.get("timestamp") or received_at,
         temperature=event["temperature"],
-        image=event.get("image"),
+        image=to_stored(event.get("image")),  # a photo is saved by its hash first
         received_at=received_at,
         idempotency_key=event.get("client_event_id"),
     )

@@ -187,6 +187,7 @@ def test_body_over_the_bulk_limit_is_413(client, app, monkeypatch):
 def test_concurrent_identical_batches_insert_once(app, client, make_user, db):
     user = make_user()
     batch = {"attendances": [item(user, client_event_id=f"c{n}") for n in range(200)]}
+    auth = {"Authorization": client.environ_base["HTTP_AUTHORIZATION"]}
     db.session.commit()  # end the test's own transaction: SQLite would hold its lock
     answers: list[dict] = []
     barrier = threading.Barrier(6)
@@ -194,7 +195,7 @@ def test_concurrent_identical_batches_insert_once(app, client, make_user, db):
     def send():
         with app.test_client() as c:
             barrier.wait()
-            answers.append(c.post(URL, json=batch).json["data"])
+            answers.append(c.post(URL, json=batch, headers=auth).json["data"])
 
     threads = [threading.Thread(target=send) for _ in range(6)]
     for t in threads:
@@ -250,3 +251,43 @@ def test_each_result_names_its_own_record(client, make_user, db):
     results = client.post(URL, json={"attendances": batch}).json["data"]["results"]
     stored = [float(db.session.get(Attendance, r["id"]).temperature) for r in results]
     assert stored == temperatures
+
+
+def test_a_device_records_for_its_own_school_only(client_as, make_school, make_user, db):
+    mine, other = make_school(), make_school()
+    me, stranger = make_user(school=mine), make_user(school=other)
+    device = client_as("device", mine)
+    ok = device.post(URL, json={"attendances": [item(me, client_event_id="m1")]})
+    assert ok.status_code == 200 and ok.json["data"]["created"] == 1
+    # One item of another school (or of none) and the whole batch is refused, as a
+    # single POST would be, with the same words either way: nothing leaks.
+    for foreign in (item(stranger), item(me, school_id=999_999)):
+        batch = [item(me, client_event_id="m2"), foreign]
+        resp = device.post(URL, json={"attendances": batch})
+        assert resp.status_code == 403
+        assert resp.json == {"errors": {"detail": "this token may not act for that school"}}
+    assert rows(db) == 1
+
+
+def test_a_token_is_required(anonymous):
+    resp = anonymous.post(URL, json={"attendances": [{"user_id": 1}]})
+    assert resp.status_code == 401
+    assert "errors" in resp.json
+
+
+def test_photos_are_stored_by_hash(client, make_user, db):
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    photo = "data:image/png;base64," + base64.b64encode(png).decode()
+    user = make_user()
+    batch = [
+        item(user, image=photo, client_event_id="p1"),
+        item(user, image="gif", client_event_id="p2"),
+    ]
+    results = client.post(URL, json={"attendances": batch}).json["data"]["results"]
+    assert results[0]["status"] == "created"
+    assert results[1]["status"] == "invalid" and "image" in results[1]["errors"]
+    stored = db.session.get(Attendance, results[0]["id"]).image
+    assert stored.startswith("sha256:")
+    assert client.get(f"/api/attendances/{results[0]['id']}/image").data == png
