@@ -126,6 +126,11 @@ def to_stored(value: Upload | str | None) -> str | None:
     return save(value) if isinstance(value, Upload) else value
 
 
+def reference(value: Upload | str | None) -> str | None:
+    """What `to_stored` will return, without writing anything yet."""
+    return f"sha256:{value.digest}" if isinstance(value, Upload) else value
+
+
 def send(reference: str | None) -> Response:
     """The stored photo as a response, or 404 (none, an https URL, or a missing file)."""
     match = REFERENCE.match(reference or "")

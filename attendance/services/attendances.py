@@ -13,19 +13,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
-from ..security.images import to_stored
+from ..security import images
 from . import ServiceError, dialect
 from .daycache import invalidate_days, local_day, still_open
 
 MAX_FUTURE = dt.timedelta(minutes=5)
-
-
-def _find_by_key(school_id: int, key: str) -> Attendance | None:
-    return db.session.scalar(
-        select(Attendance).where(
-            Attendance.school_id == school_id, Attendance.idempotency_key == key
-        )
-    )
 
 
 def check_event(
@@ -96,13 +88,16 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
             "type": data["type"],
             "timestamp": timestamp,
             "temperature": data["temperature"],
-            "image": to_stored(data.get("image")),  # a photo is saved by its hash first
+            "image": images.reference(data.get("image")),
             "received_at": received_at,
             "idempotency_key": key,
         }
         stored = db.session.execute(_INSERT[dialect()], values).first()
     if stored is None:
         return _not_stored(data, key, received_at), False
+    # The photo's file is written once the row is in, before the commit shows the row:
+    # a refused or repeated event leaves no file behind.
+    images.to_stored(data.get("image"))
     # The row is what was sent (stored as sent); only its id and the school's settings
     # come back, so the answer needs no type processing of a whole row.
     ident, timezone, fever_threshold = stored

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
-from ..security.images import to_stored
+from ..security import images
 from . import ServiceError, dialect
 from .attendances import check_event
 from .daycache import invalidate_days, local_day
@@ -131,6 +131,7 @@ def record_many(
         rows.append((i, _row(event, received_at)))
 
     ids = insert_rows([row for _, row in rows])
+    photos = {i: e["image"] for i, e in valid if e.get("image") is not None}
     days: set[tuple[int, dt.date]] = set()
     raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
     for (i, row), ident in zip(rows, ids, strict=True):
@@ -139,6 +140,7 @@ def record_many(
             continue
         outcomes[i] = Outcome(CREATED, ident)
         days.add((row.school_id, local_day(schools[row.school_id], row.timestamp)))
+        images.to_stored(photos.get(i))
     if raced:
         found = _stored_keys(row.key for _, row in raced)
         for i, row in raced:
@@ -162,7 +164,7 @@ def _row(event: Mapping[str, Any], received_at: dt.datetime) -> Row:
         type=event["type"],
         timestamp=event.get("timestamp") or received_at,
         temperature=event["temperature"],
-        image=to_stored(event.get("image")),  # a photo is saved by its hash first
+        image=images.reference(event.get("image")),  # the file once the row is in
         received_at=received_at,
         idempotency_key=event.get("client_event_id"),
     )

@@ -255,3 +255,21 @@ def test_a_late_event_bumps_its_day_even_just_before_midnight(client, make_user,
     stamp = "2026-11-23T23:54:00Z"  # today, but the day ends inside the margin
     assert client.post("/api/attendances", json=body(user, timestamp=stamp)).status_code == 201
     assert db.session.get(DayVersion, (user.school_id, dt.date(2026, 11, 23))).version == 1
+
+
+def test_a_refused_event_leaves_no_photo_behind(client, make_user, app):
+    import base64
+    from pathlib import Path
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    photo = "data:image/png;base64," + base64.b64encode(png).decode()
+    files = Path(app.config["IMAGE_STORAGE_DIR"])
+    before = set(files.rglob("*"))
+    user = make_user()
+    refused = client.post("/api/attendances", json=body(user, user_id=999_999, image=photo))
+    assert refused.status_code == 422
+    assert set(files.rglob("*")) == before
+    first = client.post("/api/attendances", json=body(user, image=photo, client_event_id="p"))
+    assert first.status_code == 201
+    stored = client.get(f"/api/attendances/{first.json['data']['id']}/image")
+    assert stored.data == png
