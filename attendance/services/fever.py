@@ -61,4 +61,4 @@ def temperature_counts(school: School, start: dt.date, end: dt.date) -> list[tup
         .group_by(Attendance.temperature)
         .order_by(Attendance.temperature)
     )
-    return [(Decimal(t), n) for t, n in db.session.execute(query).tuples()]
+    return [(Decimal(t), n) for t, n in db.session.execute(query)]
