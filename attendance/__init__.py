@@ -31,9 +31,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from .extensions import db, migrate
+    from .extensions import csrf, db, migrate
 
     db.init_app(app)
+    csrf.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     from . import dbsetup
 
@@ -41,9 +42,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api
+    from . import api, dashboard
 
     api.init_app(app)
+    dashboard.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

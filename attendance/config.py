@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production, see check()
@@ -22,6 +23,18 @@ class Config:
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0
+
+    # Dashboard sessions: a signed cookie that lapses after an idle hour (Flask checks the
+    # signature's age) and, however busy, twelve hours after login (checked by the dashboard).
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=1)
+    DASHBOARD_SESSION_MAX_AGE = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # True in production (see from_env): cookies only over HTTPS
+    # The dashboard checks CSRF on its own forms; API routes take bearer tokens, not cookies.
+    WTF_CSRF_CHECK_DEFAULT = False
+    # A token lives as long as the session it is bound to (an idle hour at most).
+    WTF_CSRF_TIME_LIMIT = None
 
     API_TITLE = "attendance"
     API_VERSION = "1.0"
@@ -49,6 +62,7 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
+        settings["SESSION_COOKIE_SECURE"] = environ["ATTENDANCE_ENV"] == "production"
     return settings
 
 

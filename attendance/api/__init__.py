@@ -31,7 +31,9 @@ class Api(_Api):
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith("/api"):
-            return error
+            from ..errors import html_error
+
+            return html_error(error)
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or _flatten(data.get("messages")) or {"detail": error.name}
         response: Response = jsonify({"errors": errors})
