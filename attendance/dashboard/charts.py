@@ -25,15 +25,23 @@ GRID = "#e4e7eb"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+def _hatch(shape: str, colour: str) -> dict[str, Any]:
+    """A hatch pattern drawn over the bar's own colour (so both cues remain)."""
+    return {"shape": shape, "fgcolor": colour, "fillmode": "overlay", "size": 7, "solidity": 0.25}
+
+
 def _figure(title: str, **layout: Any) -> go.Figure:
-    """An empty figure in the dashboard's look (no template: the JSON stays small)."""
+    """An empty figure in the dashboard's look (no template: the JSON stays small).
+
+    The title goes into `meta` only: the page's caption names the chart.
+    """
     fig = go.Figure()
     layout = {"height": 340, **layout}
     fig.update_layout(
         template="none",
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
+        meta={"title": title},
         font={"family": "system-ui, sans-serif", "size": 12, "color": INK},
-        margin={"l": 48, "r": 16, "t": 64, "b": 48},
+        margin={"l": 48, "r": 16, "t": 40, "b": 48},
         autosize=True,
         paper_bgcolor="white",
         plot_bgcolor="white",
@@ -92,7 +100,7 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
         name="Absent",
         x=labels,
         y=absent,
-        marker={"color": ABSENT, "pattern": {"shape": "/", "fgcolor": "white", "size": 6}},
+        marker={"color": ABSENT, "pattern": _hatch("/", "white")},
         text=absent,
         textposition="inside",
         hovertemplate="%{x}<br>Absent: %{y}<extra></extra>",
@@ -102,11 +110,12 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
             name="No school (not counted)",
             x=labels,
             y=closed,
-            marker={"color": "#e4e7eb", "pattern": {"shape": "x", "fgcolor": OFF, "size": 6}},
+            marker={"color": "#eef0f3", "pattern": _hatch("x", OFF)},
             hovertemplate="%{x}<br>Not a school day<extra></extra>",
         )
     fig.update_layout(uniformtext={"minsize": 9, "mode": "hide"})
-    fig.update_yaxes(title_text="Users", rangemode="tozero")
+    largest = max((b["present"] or 0) + (b["absent"] or 0) for b in buckets) if buckets else 0
+    _counts_axis(fig, "Users", largest)
     fig.update_xaxes(type="category")
     return fig
 
@@ -184,7 +193,7 @@ def arrival_histogram(minutes: Iterable[int], slot: int = 15) -> go.Figure:
         _no_data(fig)
     fig.update_layout(showlegend=False, uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_xaxes(type="category", title_text=f"Arrived in the {slot} minutes from")
-    fig.update_yaxes(title_text="Check-ins", rangemode="tozero")
+    _counts_axis(fig, "Check-ins", max(counts.values(), default=0))
     return fig
 
 
@@ -211,7 +220,7 @@ def temperature_histogram(
                 y=[bins[t] for t in xs],
                 width=float(step) * 0.9,
                 customdata=[f"{t}–{t + step}" for t in xs],
-                marker={"color": colour, "pattern": {"shape": pattern, "fgcolor": "white"}},
+                marker={"color": colour, "pattern": _hatch(pattern, "white")},
                 hovertemplate="%{customdata} °C<br>%{y} readings<extra></extra>",
             )
         fig.add_vline(
@@ -223,7 +232,7 @@ def temperature_histogram(
     else:
         _no_data(fig)
     fig.update_xaxes(title_text="°C", tickformat=".1f")
-    fig.update_yaxes(title_text="Readings", rangemode="tozero")
+    _counts_axis(fig, "Readings", max(bins.values(), default=0))
     return fig
 
 
@@ -277,7 +286,7 @@ def calendar_heatmap(statuses: Mapping[dt.date, str]) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_xaxes(side="top", title_text="Week of", type="category")
-    fig.update_layout(margin={"l": 48, "r": 16, "t": 80, "b": 16})
+    fig.update_layout(margin={"l": 48, "r": 16, "t": 56, "b": 16})
     return fig
 
 
@@ -298,13 +307,16 @@ def daily_hours(days: Sequence[tuple[dt.date, float]], min_daily_hours: Decimal)
         marker={"color": PRESENT},
         hovertemplate="%{x}<br>%{y:.2f} h<extra></extra>",
     )
-    fig.add_hline(
-        y=float(min_daily_hours),
+    needed = float(min_daily_hours)
+    fig.add_scatter(
+        name=f"More than {needed:g} h: present",
+        x=labels,
+        y=[needed] * len(labels),
+        mode="lines",
         line={"color": ABSENT, "dash": "dash", "width": 2},
-        annotation={"text": f"more than {min_daily_hours:g} h = present"},
-        annotation_position="top left",
+        hoverinfo="skip",
     )
-    fig.update_layout(showlegend=False, uniformtext={"minsize": 9, "mode": "hide"})
+    fig.update_layout(uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_xaxes(type="category")
     fig.update_yaxes(title_text="Hours", rangemode="tozero")
     return fig
@@ -338,8 +350,27 @@ def temperature_timeline(
         annotation={"text": f"Fever threshold {threshold} °C", "font": {"color": FEVER}},
         annotation_position="top left",
     )
-    fig.update_yaxes(title_text="°C")
+    values = [float(t) for _, t in readings] + [float(threshold)]
+    fig.update_yaxes(
+        title_text="°C", range=[min(35.5, min(values) - 0.3), max(39, max(values) + 0.3)]
+    )
+    if len({when for when, _ in readings}) == 1:
+        # One instant alone gives Plotly no scale: show the day around it.
+        when = readings[0][0]
+        fig.update_xaxes(
+            range=[
+                f"{when - dt.timedelta(hours=12):%Y-%m-%d %H:%M}",
+                f"{when + dt.timedelta(hours=12):%Y-%m-%d %H:%M}",
+            ]
+        )
     return fig
+
+
+def _counts_axis(fig: go.Figure, title: str, largest: int) -> None:
+    """A y axis of whole numbers (no 0.2 of a reading when counts are small)."""
+    fig.update_yaxes(title_text=title, rangemode="tozero", tickformat="d")
+    if largest < 8:
+        fig.update_yaxes(dtick=1)
 
 
 def _no_data(fig: go.Figure) -> None:

@@ -104,7 +104,8 @@ def test_calendar_heatmap_has_letters_not_only_colours():
 
 def test_user_charts():
     hours = charts.daily_hours([(dt.date(2026, 11, 23), 4.5)], Decimal(4))
-    assert list(hours.data[0].y) == [4.5] and hours.layout.shapes[0].y0 == 4.0
+    assert list(hours.data[0].y) == [4.5] and list(hours.data[1].y) == [4.0]
+    assert hours.data[1].name == "More than 4 h: present"
     timeline = charts.temperature_timeline(
         [
             (dt.datetime(2026, 11, 23, 8), Decimal("36.6")),
