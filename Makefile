@@ -19,6 +19,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
+	$(FLASK) demo
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -12,9 +12,33 @@ from flask import Flask, current_app
 def serve_command(host: str, port: int) -> None:
     """Serve the app with the embedded defaults (for `make run`; use gunicorn in production)."""
     click.echo(f"attendance is running at http://{host}:{port}/  (Ctrl+C to stop)")
+    click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
     current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("demo")
+@click.option("--schools", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--users", default=60, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--weeks", default=12, show_default=True, type=click.IntRange(1, 52))
+def demo_command(schools: int, users: int, weeks: int) -> None:
+    """Fill an empty database with demo schools, pupils and events (development only)."""
+    from .extensions import db
+    from .services import demodata
+
+    if current_app.config["ATTENDANCE_ENV"] != "development":
+        raise click.ClickException("demo data is for development only (ATTENDANCE_ENV)")
+    if not demodata.is_empty():
+        click.echo("The database already has schools: no demo data loaded.")
+        return
+    loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
+    db.session.commit()
+    click.echo(
+        f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
+        f"{loaded.events} check-ins and check-outs over {weeks} weeks."
+    )
 
 
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
     app.cli.add_command(serve_command)
+    app.cli.add_command(demo_command)
