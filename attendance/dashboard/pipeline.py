@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import School, utcnow
 
 FINISHED, FAILED = "finished", "failed"
+PIN_MAX_AGE = dt.timedelta(minutes=5)
 
 
 def _service() -> ModuleType:
@@ -36,17 +37,23 @@ def report_for(
     """A report of the school for start..end: a pinned one that matches, else the pipeline's.
 
     The page that polled a report until it finished names it (pins it) when it fetches
-    itself again, so it shows that report rather than asking for another.
+    itself again, so it shows that report rather than asking for another. A pin is only
+    honoured for a few minutes: an old link must not show old figures.
     """
+    wanted = (school.id, start, end, granularity)
     for record in pinned:
-        if (record.school_id, record.start, record.end, record.granularity) == (
-            school.id,
-            start,
-            end,
-            granularity,
-        ) and record.status in (FINISHED, FAILED):
+        if (
+            (record.school_id, record.start, record.end, record.granularity) == wanted
+            and record.status in (FINISHED, FAILED)
+            and _fresh(record)
+        ):
             return record
     return _service().request_report(school.id, start, end, granularity)
+
+
+def _fresh(record: Any) -> bool:
+    done = getattr(record, "generated_at", None)
+    return done is None or utcnow() - done <= PIN_MAX_AGE
 
 
 def load(report_ids: Iterable[str]) -> list[Any]:

@@ -351,3 +351,16 @@ def test_pages_use_no_cdn(client, make_admin, login, school_with_report):
         for value in page.split(attribute)[1:]:
             url = value.split('"')[0]
             assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_an_old_pin_is_not_honoured(client, make_admin, login, make_school, reports):
+    school = make_school()
+    login(make_admin())
+    client.get(f"/dashboard/schools/{school.id}")
+    old = list(reports.records.values())
+    for record in old:
+        record.generated_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    asked = len(reports.requests)
+    pins = ",".join(r.id for r in old)
+    client.get(f"/dashboard/schools/{school.id}?reports={pins}")
+    assert len(reports.requests) == asked + 2
