@@ -16,12 +16,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(settings.Config)
     app.config.update(settings.from_env(os.environ))
+    # Any setting can also come as ATTENDANCE_<NAME> (values parsed as JSON when they can be).
+    app.config.from_prefixed_env("ATTENDANCE")
     app.config.update(config or {})
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "attendance.sqlite")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     settings.check(app.config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.debug = app.config["ATTENDANCE_ENV"] == "development" and app.debug
     register_extensions(app)
     register_blueprints(app)

@@ -18,8 +18,14 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
+    JOBS_SYNCHRONOUS = False  # without Redis: run jobs in the caller's thread (tests)
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
-    JSON_SORT_KEYS = False
+    # The report pipeline (see attendance/services/reports.py).
+    REPORT_CHUNK_TIMEOUT = 60
+    REPORT_LEASE_GRACE = 10
+    REPORT_CHUNK_ATTEMPTS = 3
+    REPORT_DEADLINE = 900
+    REPORT_FAULTS: dict[str, Any] = {}  # fault injection for tests: fail_days, chunk_sleep
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0

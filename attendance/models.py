@@ -159,3 +159,83 @@ class DayVersion(Model):
     )
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+REPORT_QUEUED = "queued"
+REPORT_RUNNING = "running"
+REPORT_FINISHED = "finished"
+REPORT_FAILED = "failed"
+CHUNK_PENDING = "pending"
+CHUNK_RUNNING = "running"
+CHUNK_DONE = "done"
+CHUNK_FAILED = "failed"
+
+
+class Report(Model):
+    """A requested aggregation: the record of its progress and, once finished, its figures."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index("ix_reports_school_id_created_at", "school_id", "created_at"),
+        Index("ix_reports_lookup", "school_id", "start", "end", "granularity", "fingerprint"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    start: Mapped[dt.date] = mapped_column(Date)
+    end: Mapped[dt.date] = mapped_column(Date)
+    granularity: Mapped[str] = mapped_column(String(8))
+    # The instant the figures are computed as of (presence.md's `now`); also `generated_at`.
+    now: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default=REPORT_QUEUED)
+    # Set while queued or running, so identical concurrent requests find one computation.
+    inflight_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # The school's generation and day versions the inputs had: equal fingerprints, equal figures.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    rescues: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    chunks: Mapped[list[ReportChunk]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by="ReportChunk.day"
+    )
+
+
+class ReportChunk(Model):
+    """One local date of one report: computed by a job, or taken from the day cache."""
+
+    __tablename__ = "report_chunks"
+
+    report_id: Mapped[str] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default=CHUNK_PENDING)
+    source: Mapped[str | None] = mapped_column(String(10))  # computed | cache | future
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A running chunk whose lease has passed lost its worker: the reaper runs it again.
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    results: Mapped[list[Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="chunks")
+
+
+class DaySummary(Model):
+    """The per-day cache: a finished past day's per-user results, valid while its inputs are."""
+
+    __tablename__ = "day_summaries"
+
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list[Any]] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

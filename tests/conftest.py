@@ -60,6 +60,7 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
         "REDIS_URL": None,
+        "JOBS_SYNCHRONOUS": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
     }
 

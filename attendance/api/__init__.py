@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
-from . import attendances, fever, schools, users
+from . import attendances, fever, reports, schools, users
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -57,5 +57,5 @@ def _schema_name(schema: Any) -> str:
 def init_app(app: Flask) -> None:
     """Make the app's Api (one per app: it holds that app's OpenAPI spec) and its blueprints."""
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(_schema_name)})
-    for module in (schools, users, attendances, fever):
+    for module in (schools, users, attendances, reports, fever):
         api.register_blueprint(module.blp)

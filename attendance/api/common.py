@@ -67,7 +67,7 @@ def paginate(query: Select[Any], args: dict[str, Any]) -> dict[str, Any]:
     return {"data": items, "meta": {"page": page, "per_page": per_page, "total": total or 0}}
 
 
-def get_or_404(model: type[Any], ident: int) -> Any:
+def get_or_404(model: type[Any], ident: int | str) -> Any:
     """The row, or a clean 404."""
     row = db.session.get(model, ident)
     if row is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def test_openapi_lists_every_route(client, app):
     spec = client.get("/api/openapi.json").json
@@ -16,7 +18,7 @@ def test_openapi_lists_every_route(client, app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/") or rule.rule == "/api/openapi.json":
             continue
-        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routed.add((path, method))
     assert routed <= documented, routed - documented

@@ -1,0 +1,102 @@
+"""The aggregate endpoint and the report resource it points at."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from .. import presence
+from ..extensions import db
+from ..jobs import reports as jobs
+from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
+from ..services import reports as service
+from .common import envelope, get_or_404
+
+blp = Blueprint("reports", __name__, url_prefix="/api", description="Presence reports")
+
+
+class AggregateArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    from_ = fields.Date(data_key="from", metadata={"description": "School-local date (today)"})
+    to = fields.Date(metadata={"description": "School-local date, inclusive (today)"})
+    granularity = fields.String(
+        load_default=presence.DAY,
+        validate=validate.OneOf(presence.GRANULARITIES, error="must be one of day, week, month"),
+    )
+    wait = fields.Float(
+        validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds"),
+        metadata={"description": "Seconds to wait for the figures before answering 202"},
+    )
+
+
+class ProgressSchema(ma.Schema):
+    done = fields.Integer()
+    total = fields.Integer()
+
+
+class ReportSchema(ma.Schema):
+    """The report document, in api.md's order; figures only once finished."""
+
+    school_id = fields.Integer()
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    granularity = fields.String()
+    enrolled = fields.Integer()
+    presences = fields.Integer(allow_none=True)
+    absences = fields.Integer(allow_none=True)
+    buckets = fields.List(fields.Dict())
+    report_id = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"enum": ["queued", "running", "finished", "failed"]}
+    )
+    generated_at = fields.String(metadata={"description": "The instant the figures are as of"})
+    progress = fields.Nested(ProgressSchema)
+    error = fields.String()
+
+
+def _answer(report: Report, wait: float) -> Any:
+    """200 with the figures when ready within `wait` seconds, else 202 with progress."""
+    deadline = time.monotonic() + wait
+    report_id = report.id
+    while True:
+        if report.status in (REPORT_FINISHED, REPORT_FAILED):
+            return {"data": service.report_document(report)}, 200
+        if time.monotonic() >= deadline:
+            break
+        db.session.rollback()  # end the transaction: on SQLite it would hold the job's lock
+        time.sleep(0.02)
+        report = db.session.get_one(Report, report_id)
+    location = url_for("reports.ReportItem", report_id=report.id)
+    return {"data": service.report_document(report)}, 202, {"Location": location}
+
+
+@blp.route("/attendances/aggregate/school/<int:school_id>")
+class Aggregate(MethodView):
+    @blp.arguments(AggregateArgs, location="query")
+    @blp.response(200, envelope(ReportSchema))
+    @blp.alt_response(202, schema=envelope(ReportSchema), description="Still computing")
+    def get(self, args: dict[str, Any], school_id: int) -> Any:
+        """Present / absent figures for one school by day, week or month (presence.md)."""
+        school: School = get_or_404(School, school_id)
+        now = service.now_for_report()
+        today = presence.local_today(now, school.timezone)
+        start, end = args.get("from_", today), args.get("to", today)
+        report = jobs.submit(school, start, end, args["granularity"], now)
+        wait = args.get("wait", current_app.config["REPORT_WAIT_DEFAULT"])
+        return _answer(report, wait)
+
+
+@blp.route("/reports/<string:report_id>")
+class ReportItem(MethodView):
+    @blp.response(200, envelope(ReportSchema))
+    def get(self, report_id: str) -> Any:
+        """A report: its figures once finished, else its status and progress."""
+        return {"data": service.report_document(get_or_404(Report, report_id))}

@@ -1,0 +1,151 @@
+"""Where jobs run: RQ on Redis when `REDIS_URL` is set, otherwise a thread in this process.
+
+Both dispatchers take the same calls, so the job code is the same in both modes.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One job to enqueue."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    job_id: str
+    depends_on: Sequence[str] = ()
+    retries: int = 0
+    timeout: int = 300
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class RQDispatcher:
+    """Enqueue on an RQ queue; the final step waits on its chunks with `allow_failure`."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.connection)
+
+    def enqueue(self, *calls: Call) -> None:
+        from rq import Retry
+        from rq.job import Dependency
+
+        prepared = [
+            self.queue.prepare_data(
+                call.func,
+                args=call.args,
+                job_id=call.job_id,
+                timeout=call.timeout,
+                # Immediate retries: a delayed one would need RQ's scheduler process.
+                retry=Retry(max=call.retries) if call.retries else None,
+                depends_on=(
+                    Dependency(jobs=list(call.depends_on), allow_failure=True)
+                    if call.depends_on
+                    else None
+                ),
+                # Results live in the database; RQ's copies only need to outlast a poll.
+                result_ttl=600,
+                failure_ttl=86400,
+                meta=call.meta or None,
+            )
+            for call in calls
+        ]
+        with self.connection.pipeline() as pipe:
+            self.queue.enqueue_many(prepared, pipeline=pipe)
+            pipe.execute()
+
+    def is_active(self, job_id: str, started_within: float) -> bool:
+        """True while the job waits in the queue, or started less than `started_within` s ago.
+
+        A job that started longer ago than that and has not yet taken its lease in the
+        database belongs to a worker that died between dequeueing and starting it.
+        """
+        import datetime as dt
+
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            return True
+        if status == JobStatus.STARTED and job.started_at is not None:
+            started = job.started_at.replace(tzinfo=dt.UTC)
+            return dt.datetime.now(dt.UTC) - started < dt.timedelta(seconds=started_within)
+        return False
+
+
+class InlineDispatcher:
+    """Run jobs on one background thread of this process, in the order they are enqueued.
+
+    A job enqueued by a running job runs after it, so a final step enqueued after its
+    chunks sees them done: the same ordering RQ's dependencies give.
+    """
+
+    def __init__(self, app: Flask, synchronous: bool = False) -> None:
+        self.app = app
+        self.synchronous = synchronous  # run in the caller's thread (tests, CLI)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attendance-jobs")
+        self.local = threading.local()
+
+    def enqueue(self, *calls: Call) -> None:
+        backlog: collections.deque[Call] | None = getattr(self.local, "backlog", None)
+        if backlog is not None:
+            backlog.extend(calls)
+        elif self.synchronous:
+            self._run(list(calls))
+        else:
+            self.executor.submit(self._run, list(calls))
+
+    def is_active(self, job_id: str, started_within: float) -> bool:
+        return False
+
+    def _run(self, calls: list[Call]) -> None:
+        self.local.backlog = collections.deque(calls)
+        try:
+            with self.app.app_context():
+                while self.local.backlog:
+                    self._attempt(self.local.backlog.popleft())
+        finally:
+            self.local.backlog = None
+
+    def _attempt(self, call: Call) -> None:
+        for attempt in range(call.retries + 1):
+            try:
+                call.func(*call.args)
+                return
+            except Exception:
+                log.exception("job %s failed (attempt %d)", call.job_id, attempt + 1)
+
+
+def dispatcher() -> RQDispatcher | InlineDispatcher:
+    """The app's dispatcher, made on first use."""
+    ext = current_app.extensions
+    if "attendance.dispatcher" not in ext:
+        url = current_app.config.get("REDIS_URL")
+        if url:
+            ext["attendance.dispatcher"] = RQDispatcher(url, current_app.config["RQ_QUEUES"][0])
+        else:
+            ext["attendance.dispatcher"] = InlineDispatcher(
+                current_app._get_current_object(),  # type: ignore[attr-defined]
+                synchronous=bool(current_app.config.get("JOBS_SYNCHRONOUS")),
+            )
+    return ext["attendance.dispatcher"]

@@ -1,0 +1,177 @@
+"""The report jobs: plan (the parent), one chunk per local date, and the final step.
+
+Jobs take ids and primitives, reload rows, call the service, commit, and on error record
+the failure and re-raise, so RQ's retry and failure handling see it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from flask import current_app
+
+from ..extensions import db
+from ..models import School
+from ..services import reports as service
+from .queue import Call, dispatcher
+
+log = logging.getLogger(__name__)
+
+
+def _settings() -> service.Settings:
+    return service.settings_from(current_app.config)
+
+
+def chunk_job_id(report_id: str, day: dt.date, attempt: int = 0) -> str:
+    """RQ job id of a chunk (a rerun after a lost worker gets a new one)."""
+    return f"report-{report_id}-day-{day.isoformat()}-{attempt}"
+
+
+def submit(
+    school: School,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    now: dt.datetime | None = None,
+) -> service.Report:
+    """Create (or share) a report and queue its planning; commits."""
+    settings = _settings()
+    report, created = service.create_report(
+        school, start, end, granularity, now or service.now_for_report(), settings.deadline
+    )
+    report_id = report.id  # read before the commit expires it (a read would open a transaction)
+    db.session.commit()
+    if created:
+        dispatcher().enqueue(
+            Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
+        )
+    return report
+
+
+def plan_report(report_id: str) -> str:
+    """The parent job: make the chunks, queue the ones to compute and the final step."""
+    try:
+        days = service.plan(report_id)
+        db.session.commit()
+        settings = _settings()
+        chunks = [
+            Call(
+                compute_day,
+                (report_id, day.isoformat()),
+                job_id=chunk_job_id(report_id, day),
+                retries=settings.chunk_attempts - 1,
+                timeout=settings.chunk_timeout,
+            )
+            for day in days
+        ]
+        final = Call(
+            finalize_report,
+            (report_id,),
+            job_id=f"report-{report_id}-final",
+            depends_on=[c.job_id for c in chunks],
+            retries=2,
+        )
+        dispatcher().enqueue(*chunks, final)
+        return report_id
+    finally:
+        db.session.remove()
+
+
+def compute_day(report_id: str, day_iso: str) -> str:
+    """A chunk: compute one local date and report it back to the database."""
+    day = dt.date.fromisoformat(day_iso)
+    settings = _settings()
+    try:
+        if not service.start_chunk(report_id, day, settings):
+            db.session.commit()
+            return report_id
+        db.session.commit()
+        delay = float(settings.faults.get("chunk_sleep", 0))
+        if delay:
+            time.sleep(delay)  # fault injection: widen the window in which a worker can die
+        service.compute_chunk(report_id, day, settings)
+        db.session.commit()
+        return report_id
+    except Exception as error:
+        db.session.rollback()
+        service.record_chunk_failure(report_id, day, error, settings)
+        db.session.commit()
+        log.exception("report %s: day %s failed", report_id, day_iso)
+        raise
+    finally:
+        db.session.remove()
+
+
+def finalize_report(report_id: str) -> str:
+    """The final step: combine the chunks into the stored report (or fail it)."""
+    try:
+        status = service.finalize(report_id)
+        db.session.commit()
+        log.info("report %s: %s", report_id, status)
+        return status
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()
+
+
+def reap(everything: bool = False) -> service.Recovery:
+    """Hand lost work back to the queue (run by every worker's reaper thread)."""
+    settings = _settings()
+    try:
+        now = service.utcnow()
+        found = service.reap(now, settings, everything=everything)
+        db.session.commit()
+        queue = dispatcher()
+        # Chunks whose queued job vanished (e.g. Redis lost it) are queued again.
+        grace = now - dt.timedelta(seconds=settings.chunk_timeout + settings.lease_grace)
+        lost = [
+            (report_id, day)
+            for report_id, day in service.pending_chunks(grace)
+            if (report_id, day) not in found.chunks
+            and not queue.is_active(
+                chunk_job_id(report_id, day), settings.chunk_timeout + settings.lease_grace
+            )
+        ]
+        if lost:
+            service.touch_chunks(lost)  # so the next pass waits a full grace period again
+            db.session.commit()
+            found.chunks.extend(lost)
+            found.finalize.update(report_id for report_id, _ in lost)
+        stamp = int(time.time() * 1000)
+        calls = [
+            Call(plan_report, (rid,), job_id=f"report-{rid}-plan-{stamp}") for rid in found.plan
+        ]
+        calls += [
+            Call(
+                compute_day,
+                (rid, day.isoformat()),
+                job_id=f"{chunk_job_id(rid, day)}-rerun-{stamp}",
+                timeout=settings.chunk_timeout,
+            )
+            for rid, day in found.chunks
+        ]
+        rerun_ids = {rid: [c.job_id for c in calls if c.args[0] == rid] for rid in found.finalize}
+        calls += [
+            Call(
+                finalize_report,
+                (rid,),
+                job_id=f"report-{rid}-final-{stamp}",
+                depends_on=[j for j in rerun_ids[rid] if "-day-" in j],
+            )
+            for rid in found.finalize
+        ]
+        if calls:
+            log.warning(
+                "reaper: requeued %d plans, %d chunks, %d final steps",
+                len(found.plan),
+                len(found.chunks),
+                len(found.finalize),
+            )
+            queue.enqueue(*calls)
+        return found
+    finally:
+        db.session.remove()

@@ -1,0 +1,48 @@
+"""The RQ worker: runs jobs inside the app, and a reaper thread that recovers lost work."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import Flask
+from rq import SimpleWorker
+
+log = logging.getLogger(__name__)
+
+
+class AttendanceWorker(SimpleWorker):
+    """An RQ worker bound to a Flask app.
+
+    It runs jobs in its own process (no fork per job: report chunks are short, and a
+    fork per job would cost more than the chunk). Killing it with SIGKILL loses the
+    running chunk's process; the chunk's lease in the database then expires and any
+    worker's reaper queues it again.
+    """
+
+    def __init__(self, *args: Any, app: Flask, reaper_interval: float = 5.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.app = app
+        self.reaper_interval = reaper_interval
+        self._stop_reaper = threading.Event()
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        reaper = threading.Thread(target=self._reap_forever, name="reaper", daemon=True)
+        reaper.start()
+        try:
+            with self.app.app_context():
+                return bool(super().work(*args, **kwargs))
+        finally:
+            self._stop_reaper.set()
+            reaper.join(timeout=self.reaper_interval + 5)
+
+    def _reap_forever(self) -> None:
+        from .reports import reap
+
+        while not self._stop_reaper.wait(self.reaper_interval):
+            try:
+                with self.app.app_context():
+                    reap()
+            except Exception:
+                log.exception("reaper pass failed; trying again in %ss", self.reaper_interval)

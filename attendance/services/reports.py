@@ -1,0 +1,535 @@
+"""Reports: requested, split into per-day chunks, combined; the database is their record.
+
+The steps are idempotent so that a job run twice (RQ may do that) or run again after a
+lost worker changes nothing:
+
+- `create_report` stores the request (or finds an identical one in flight, or a finished
+  one whose inputs have not changed since);
+- `plan` makes one chunk per local date, taking finished past days from the day cache;
+- `compute_chunk` computes one date with `presence.day_results` and caches it when past;
+- `finalize` combines the chunks with `presence.aggregate` once all are done, or fails the
+  report with the failing day's message;
+- `reap` finds work whose worker was lost (an expired lease) and hands it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import presence
+from ..extensions import db
+from ..models import (
+    CHUNK_DONE,
+    CHUNK_FAILED,
+    CHUNK_PENDING,
+    CHUNK_RUNNING,
+    REPORT_FAILED,
+    REPORT_FINISHED,
+    REPORT_QUEUED,
+    REPORT_RUNNING,
+    Attendance,
+    DaySummary,
+    DayVersion,
+    Report,
+    ReportChunk,
+    School,
+    User,
+    utcnow,
+)
+from . import ServiceError
+
+MAX_RANGE_DAYS = 366
+IN_FLIGHT = (REPORT_QUEUED, REPORT_RUNNING)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's knobs, from the app config (see `settings_from`)."""
+
+    chunk_timeout: int = 60  # seconds a chunk job may run
+    lease_grace: int = 10  # seconds past the timeout before a running chunk counts as lost
+    chunk_attempts: int = 3  # tries per chunk, failures and lost workers together
+    deadline: int = 900  # seconds after which an unfinished report fails
+    faults: dict[str, Any] = field(default_factory=dict)  # fault injection, for tests
+
+
+def settings_from(config: Any) -> Settings:
+    """Read the pipeline settings from a Flask config mapping."""
+    return Settings(
+        chunk_timeout=int(config.get("REPORT_CHUNK_TIMEOUT", 60)),
+        lease_grace=int(config.get("REPORT_LEASE_GRACE", 10)),
+        chunk_attempts=int(config.get("REPORT_CHUNK_ATTEMPTS", 3)),
+        deadline=int(config.get("REPORT_DEADLINE", 900)),
+        faults=dict(config.get("REPORT_FAULTS") or {}),
+    )
+
+
+def now_for_report() -> dt.datetime:
+    """The instant a new report is computed as of: whole seconds, so `generated_at` is exact."""
+    return utcnow().replace(microsecond=0)
+
+
+def rules_for(school: School) -> presence.Rules:
+    """The presence rules of a school, with its closures."""
+    return presence.Rules(
+        timezone=school.timezone,
+        school_days=frozenset(school.school_days),
+        closures=frozenset(c.date for c in school.closures),
+        min_daily_hours=school.min_daily_hours,
+        period_ratio=school.period_ratio,
+    )
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
+    """Refuse a range the endpoint does not serve."""
+    if granularity not in presence.GRANULARITIES:
+        raise ServiceError("granularity", "must be one of day, week, month")
+    if start > end:
+        raise ServiceError("from", "must not be after to")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ServiceError("to", f"the range must not be longer than {MAX_RANGE_DAYS} days")
+
+
+# -- encoding ----------------------------------------------------------------------------
+# Per-user day results are stored as compact rows: [user_id, total_us, present,
+# checked_in_now, orphan_checkouts, unclosed, first_checkin_us | None].
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+
+
+def encode(results: Iterable[presence.DayResult]) -> list[list[Any]]:
+    """Day results as JSON-friendly rows."""
+    return [
+        [
+            r.user_id,
+            r.total // _US,
+            int(r.present),
+            int(r.checked_in_now),
+            r.orphan_checkouts,
+            r.unclosed,
+            None if r.first_checkin is None else (r.first_checkin - _EPOCH) // _US,
+        ]
+        for r in sorted(results, key=lambda r: r.user_id)
+    ]
+
+
+def decode(day: dt.date, rows: Iterable[Sequence[Any]]) -> dict[int, presence.DayResult]:
+    """Rows back to day results (without the session list, which reports do not need)."""
+    return {
+        row[0]: presence.DayResult(
+            user_id=row[0],
+            day=day,
+            total=dt.timedelta(microseconds=row[1]),
+            present=bool(row[2]),
+            checked_in_now=bool(row[3]),
+            orphan_checkouts=row[4],
+            unclosed=row[5],
+            sessions=(),
+            first_checkin=None if row[6] is None else _EPOCH + dt.timedelta(microseconds=row[6]),
+        )
+        for row in rows
+    }
+
+
+# -- requesting --------------------------------------------------------------------------
+
+
+def _versions(school_id: int, start: dt.date, end: dt.date) -> dict[dt.date, int]:
+    rows = db.session.execute(
+        select(DayVersion.day, DayVersion.version).where(
+            DayVersion.school_id == school_id, DayVersion.day.between(start, end)
+        )
+    )
+    return {day: version for day, version in rows}
+
+
+def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
+    """What the figures of a past range depend on: the school's generation and day versions."""
+    versions = _versions(school.id, start, end)
+    text = f"{school.generation}|" + ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def create_report(
+    school: School,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    now: dt.datetime,
+    deadline: int = 900,
+) -> tuple[Report, bool]:
+    """A report for the request, and whether it is new (False: shared or already finished)."""
+    validate_range(start, end, granularity)
+    today = presence.local_today(now, school.timezone)
+    # A past range whose inputs are unchanged has the figures of the last finished report.
+    fp = fingerprint(school, start, end) if end < today else None
+    if fp is not None:
+        done = db.session.scalar(
+            select(Report)
+            .where(
+                Report.school_id == school.id,
+                Report.start == start,
+                Report.end == end,
+                Report.granularity == granularity,
+                Report.fingerprint == fp,
+                Report.status == REPORT_FINISHED,
+            )
+            .order_by(Report.created_at.desc())
+            .limit(1)
+        )
+        if done is not None:
+            return done, False
+    key = f"{school.id}:{start}:{end}:{granularity}"
+    existing = _in_flight(key, now, deadline)
+    if existing is not None:
+        return existing, False
+    report = Report(
+        id=uuid.uuid4().hex,
+        school_id=school.id,
+        start=start,
+        end=end,
+        granularity=granularity,
+        now=now,
+        status=REPORT_QUEUED,
+        inflight_key=key,
+        fingerprint=fp,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(report)
+    except IntegrityError:
+        # An identical request won the race: share its computation.
+        existing = _in_flight(key, now, deadline)
+        if existing is None:
+            raise
+        return existing, False
+    return report, True
+
+
+def _in_flight(key: str, now: dt.datetime, deadline: int) -> Report | None:
+    report = db.session.scalar(select(Report).where(Report.inflight_key == key))
+    if report is None:
+        return None
+    if report.created_at < now - dt.timedelta(seconds=deadline):
+        _fail(report, "timed out: the report was not finished in time")
+        db.session.flush()
+        return None
+    return report
+
+
+# -- the steps ---------------------------------------------------------------------------
+
+
+def _locked_report(report_id: str) -> Report | None:
+    return db.session.scalar(select(Report).where(Report.id == report_id).with_for_update())
+
+
+def plan(report_id: str) -> list[dt.date]:
+    """Make the report's chunks; returns the dates that need computing (none if planned)."""
+    report = _locked_report(report_id)
+    if report is None or report.status not in IN_FLIGHT or report.chunks:
+        return []
+    school = db.session.get_one(School, report.school_id)
+    today = presence.local_today(report.now, school.timezone)
+    days = _days(report.start, report.end)
+    versions = _versions(school.id, report.start, report.end)
+    cached = {
+        s.day: s
+        for s in db.session.scalars(
+            select(DaySummary).where(
+                DaySummary.school_id == school.id,
+                DaySummary.day.between(report.start, min(report.end, today)),
+                DaySummary.generation == school.generation,
+            )
+        )
+    }
+    todo = []
+    for day in days:
+        chunk = ReportChunk(report_id=report.id, day=day)
+        summary = cached.get(day)
+        if day > today:
+            chunk.status, chunk.source, chunk.results = CHUNK_DONE, "future", []
+        elif day < today and summary is not None and summary.version == versions.get(day, 0):
+            chunk.status, chunk.source, chunk.results = CHUNK_DONE, "cache", summary.results
+        else:
+            chunk.status = CHUNK_PENDING
+            todo.append(day)
+        db.session.add(chunk)
+    report.status = REPORT_RUNNING
+    report.started_at = utcnow()
+    report.chunks_total = len(days)
+    db.session.flush()
+    return todo
+
+
+def start_chunk(report_id: str, day: dt.date, settings: Settings) -> bool:
+    """Take the chunk's lease; False when there is nothing to do (done, failed, or gone)."""
+    lease = utcnow() + dt.timedelta(seconds=settings.chunk_timeout + settings.lease_grace)
+    taken = db.session.execute(
+        update(ReportChunk)
+        .where(
+            ReportChunk.report_id == report_id,
+            ReportChunk.day == day,
+            ReportChunk.status.in_((CHUNK_PENDING, CHUNK_RUNNING)),
+        )
+        .values(status=CHUNK_RUNNING, lease_until=lease)
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def compute_chunk(report_id: str, day: dt.date, settings: Settings) -> None:
+    """Compute one local date of a report and store it (and cache it when it is past)."""
+    chunk = db.session.get_one(ReportChunk, (report_id, day))
+    if chunk.status == CHUNK_DONE:
+        return
+    report = chunk.report
+    school = db.session.get_one(School, report.school_id)
+    if str(day) in settings.faults.get("fail_days", ()):
+        raise RuntimeError(f"injected fault on {day}")
+    rules = rules_for(school)
+    # Read the versions before the events: a change committed in between then makes the
+    # cached result stale instead of wrongly current.
+    generation = school.generation
+    version = _versions(school.id, day, day).get(day, 0)
+    results = presence.day_results(_events(school, day), day, rules, report.now)
+    rows = encode(results.values())
+    chunk.status, chunk.source, chunk.results = CHUNK_DONE, "computed", rows
+    chunk.error, chunk.lease_until = None, None
+    if day < presence.local_today(report.now, school.timezone):
+        _store_summary(school.id, day, generation, version, rows)
+    db.session.flush()
+
+
+def _events(school: School, day: dt.date) -> list[presence.Event]:
+    start, end = presence.day_bounds(day, school.timezone)
+    rows = db.session.execute(
+        select(Attendance.id, Attendance.user_id, Attendance.type, Attendance.timestamp).where(
+            Attendance.school_id == school.id,
+            Attendance.timestamp >= start,
+            Attendance.timestamp < end,
+        )
+    )
+    return [presence.Event(id=i, user_id=u, type=t, timestamp=ts) for i, u, t, ts in rows]
+
+
+def _store_summary(school_id: int, day: dt.date, generation: int, version: int, rows: Any) -> None:
+    db.session.execute(
+        delete(DaySummary).where(DaySummary.school_id == school_id, DaySummary.day == day)
+    )
+    db.session.add(
+        DaySummary(
+            school_id=school_id, day=day, generation=generation, version=version, results=rows
+        )
+    )
+
+
+def record_chunk_failure(
+    report_id: str, day: dt.date, error: BaseException, settings: Settings
+) -> bool:
+    """Count a failed try; returns True when the chunk has no tries left (it is failed)."""
+    chunk = db.session.get(ReportChunk, (report_id, day))
+    if chunk is None or chunk.status == CHUNK_DONE:
+        return False
+    chunk.attempts += 1
+    chunk.error = f"{type(error).__name__}: {error}"[:2000]
+    chunk.lease_until = None
+    final = chunk.attempts >= settings.chunk_attempts
+    chunk.status = CHUNK_FAILED if final else CHUNK_PENDING
+    db.session.flush()
+    return final
+
+
+def finalize(report_id: str) -> str:
+    """Combine the chunks into the finished report, or fail it; returns the report's status."""
+    report = _locked_report(report_id)
+    if report is None:
+        return REPORT_FAILED
+    if report.status not in IN_FLIGHT:
+        return report.status
+    chunks = report.chunks
+    failed = [c for c in chunks if c.status == CHUNK_FAILED]
+    if failed:
+        first = failed[0]
+        _fail(report, f"could not compute {first.day}: {first.error or 'unknown error'}")
+        return report.status
+    if not chunks or any(c.status != CHUNK_DONE for c in chunks):
+        return report.status
+    school = db.session.get_one(School, report.school_id)
+    user_ids = db.session.scalars(
+        select(User.id).where(User.school_id == school.id, User.deleted_at.is_(None))
+    ).all()
+    days = {c.day: decode(c.day, c.results or []) for c in chunks}
+    figures = presence.aggregate(
+        user_ids, days, report.start, report.end, report.granularity, rules_for(school), report.now
+    )
+    report.result = _document(figures, days, set(user_ids), report)
+    report.status = REPORT_FINISHED
+    report.finished_at = utcnow()
+    report.inflight_key = None
+    db.session.flush()
+    return report.status
+
+
+def _document(
+    figures: presence.Report,
+    days: dict[dt.date, dict[int, presence.DayResult]],
+    enrolled: set[int],
+    report: Report,
+) -> dict[str, Any]:
+    today = presence.local_today(report.now, _school_tz(report))
+    quality = [
+        {
+            "date": day.isoformat(),
+            "orphan_checkouts": sum(r.orphan_checkouts for r in results.values()),
+            "unclosed": sum(r.unclosed for r in results.values()),
+        }
+        for day, results in sorted(days.items())
+    ]
+    in_school_now = sum(
+        1 for uid, r in days.get(today, {}).items() if r.checked_in_now and uid in enrolled
+    )
+    return {
+        **figures.to_dict(),
+        "per_user": {str(uid): s.to_dict() for uid, s in figures.per_user.items()},
+        "quality": quality,
+        "in_school_now": in_school_now if report.start <= today <= report.end else None,
+    }
+
+
+def _school_tz(report: Report) -> str:
+    return db.session.get_one(School, report.school_id).timezone
+
+
+def _fail(report: Report, message: str) -> None:
+    report.status = REPORT_FAILED
+    report.error = message
+    report.finished_at = utcnow()
+    report.inflight_key = None
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def progress(report: Report) -> dict[str, int]:
+    """Chunks done out of the total (the total is 0 until the report is planned)."""
+    done = db.session.scalar(
+        select(func.count())
+        .select_from(ReportChunk)
+        .where(ReportChunk.report_id == report.id, ReportChunk.status == CHUNK_DONE)
+    )
+    return {"done": done or 0, "total": report.chunks_total}
+
+
+def _stamp(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """The API's document: the figures once finished, else the status and progress."""
+    base: dict[str, Any] = {"report_id": report.id, "school_id": report.school_id}
+    if report.status == REPORT_FINISHED and report.result is not None:
+        result = report.result
+        return {
+            "school_id": report.school_id,
+            "from": result["from"],
+            "to": result["to"],
+            "granularity": result["granularity"],
+            "enrolled": result["enrolled"],
+            "presences": result["presences"],
+            "absences": result["absences"],
+            "buckets": result["buckets"],
+            "report_id": report.id,
+            "status": report.status,
+            "generated_at": _stamp(report.now),
+        }
+    base.update(status=report.status, progress=progress(report))
+    if report.status == REPORT_FAILED:
+        base["error"] = report.error
+    return base
+
+
+# -- recovery ----------------------------------------------------------------------------
+
+
+@dataclass
+class Recovery:
+    """Work the reaper hands back to the queue."""
+
+    chunks: list[tuple[str, dt.date]] = field(default_factory=list)
+    finalize: set[str] = field(default_factory=set)
+    plan: set[str] = field(default_factory=set)
+
+
+def reap(now: dt.datetime, settings: Settings, everything: bool = False) -> Recovery:
+    """Find lost work: expired chunk leases, unplanned or unfinalized reports, overdue reports.
+
+    `everything` treats every unfinished step as lost (an in-process restart).
+    """
+    found = Recovery()
+    lease_over = ReportChunk.lease_until < now
+    stale = (
+        or_(ReportChunk.status == CHUNK_RUNNING, ReportChunk.status == CHUNK_PENDING)
+        if everything
+        else and_(ReportChunk.status == CHUNK_RUNNING, lease_over)
+    )
+    for chunk in db.session.scalars(select(ReportChunk).where(stale).with_for_update()):
+        if chunk.status == CHUNK_RUNNING:
+            chunk.attempts += 1
+            chunk.error = "the worker computing this day was lost"
+        chunk.lease_until = None
+        if chunk.attempts >= settings.chunk_attempts:
+            chunk.status = CHUNK_FAILED
+        else:
+            chunk.status = CHUNK_PENDING
+            found.chunks.append((chunk.report_id, chunk.day))
+        found.finalize.add(chunk.report_id)
+    overdue = now - dt.timedelta(seconds=settings.deadline)
+    for report in db.session.scalars(
+        select(Report).where(Report.status.in_(IN_FLIGHT)).with_for_update()
+    ):
+        if report.created_at < overdue:
+            _fail(report, f"timed out: not finished within {settings.deadline} seconds")
+            found.finalize.discard(report.id)
+        elif report.status == REPORT_QUEUED:
+            if everything or report.created_at < now - dt.timedelta(seconds=30):
+                found.plan.add(report.id)
+        elif report.chunks and all(c.status in (CHUNK_DONE, CHUNK_FAILED) for c in report.chunks):
+            # Normally the final step is already queued; only a quiet report needs a push.
+            quiet_since = now - dt.timedelta(seconds=settings.lease_grace)
+            if everything or max(c.updated_at for c in report.chunks) < quiet_since:
+                found.finalize.add(report.id)
+    db.session.flush()
+    return found
+
+
+def pending_chunks(older_than: dt.datetime) -> list[tuple[str, dt.date]]:
+    """Chunks waiting for a job since before `older_than` (their job may have been lost)."""
+    rows = db.session.execute(
+        select(ReportChunk.report_id, ReportChunk.day).where(
+            ReportChunk.status == CHUNK_PENDING, ReportChunk.updated_at < older_than
+        )
+    )
+    return [(r, d) for r, d in rows]
+
+
+def touch_chunks(chunks: Iterable[tuple[str, dt.date]]) -> None:
+    """Mark chunks as just handed to a job."""
+    for report_id, day in chunks:
+        db.session.execute(
+            update(ReportChunk)
+            .where(ReportChunk.report_id == report_id, ReportChunk.day == day)
+            .values(updated_at=utcnow())
+        )

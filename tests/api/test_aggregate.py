@@ -1,0 +1,118 @@
+"""The aggregate endpoint and /api/reports/:id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from attendance import create_app, presence
+
+
+def test_today_by_default(client, make_event):
+    event = make_event(timestamp=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    resp = client.get(f"/api/attendances/aggregate/school/{event.school_id}")
+    assert resp.status_code == 200
+    doc = resp.json["data"]
+    today = presence.local_today(dt.datetime.now(dt.UTC), "UTC").isoformat()
+    assert doc["from"] == doc["to"] == today and doc["granularity"] == "day"
+    assert (doc["enrolled"], doc["presences"], doc["absences"]) == (1, 1, 0)  # checked in now
+    assert doc["status"] == "finished" and doc["report_id"]
+    generated = dt.datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00"))
+    assert abs(generated - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=30)
+    assert list(doc) == [
+        "school_id", "from", "to", "granularity", "enrolled", "presences", "absences",
+        "buckets", "report_id", "status", "generated_at",
+    ]  # fmt: skip
+
+
+def test_document_shape_by_week(client, make_school, make_user):
+    school = make_school()
+    make_user(school=school)
+    resp = client.get(
+        f"/api/attendances/aggregate/school/{school.id}"
+        "?from=2026-11-01&to=2026-11-30&granularity=week"
+    )
+    assert resp.status_code == 200
+    buckets = resp.json["data"]["buckets"]
+    assert buckets[0] == {
+        "start": "2026-11-01",
+        "end": "2026-11-01",
+        "counted_days": 0,
+        "present": None,
+        "absent": None,
+    }
+    assert [b["start"] for b in buckets] == [
+        "2026-11-01", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=2026-13-01", "from"),
+        ("from=yesterday", "from"),
+        ("from=2026-11-10&to=2026-11-01", "from"),
+        ("granularity=year", "granularity"),
+        ("from=2025-01-01&to=2026-01-02", "to"),
+        ("wait=-1", "wait"),
+        ("wait=abc", "wait"),
+    ],
+)
+def test_validation(client, make_school, query, field):
+    school = make_school()
+    resp = client.get(f"/api/attendances/aggregate/school/{school.id}?{query}")
+    assert resp.status_code == 422
+    assert field in resp.json["errors"], resp.json
+
+
+def test_366_days_is_allowed(client, make_school):
+    school = make_school()
+    url = f"/api/attendances/aggregate/school/{school.id}?from=2025-01-01&to=2026-01-01"
+    assert client.get(url).status_code == 200
+
+
+def test_unknown_school_and_report(client):
+    assert client.get("/api/attendances/aggregate/school/999").status_code == 404
+    resp = client.get("/api/reports/nope")
+    assert resp.status_code == 404 and resp.json == {"errors": {"detail": "Not Found"}}
+
+
+def test_threaded_jobs_answer_202_then_poll(app_config, db, make_school, make_user, make_event):
+    """`make run`'s mode: jobs on a background thread; a zero wait answers 202."""
+    school = make_school()
+    make_event(user=make_user(school=school), timestamp=dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC))
+    school_id = school.id
+    db.session.commit()
+    threaded = create_app({**app_config, "JOBS_SYNCHRONOUS": False})
+    client = threaded.test_client()
+    url = f"/api/attendances/aggregate/school/{school_id}?from=2026-11-01&to=2026-11-30"
+    url += "&granularity=month"
+    resp = client.get(url + "&wait=0")
+    assert resp.status_code == 202
+    body = resp.json["data"]
+    assert body["status"] in ("queued", "running", "finished")
+    assert set(body["progress"]) == {"done", "total"}
+    location = resp.headers["Location"]
+    assert location.endswith(f"/api/reports/{body['report_id']}")
+    for _ in range(200):
+        polled = client.get(location).json["data"]
+        if polled["status"] == "finished":
+            break
+        time.sleep(0.05)
+    assert polled["status"] == "finished"
+    assert polled["report_id"] == body["report_id"]
+    today = presence.local_today(dt.datetime.now(dt.UTC), "UTC")
+    counted = presence.counted_days(
+        dt.date(2026, 11, 1), dt.date(2026, 11, 30), presence.Rules(), today
+    )
+    assert polled["buckets"][0]["counted_days"] == len(counted)
+    # A generous wait gets the figures straight away.
+    again = client.get(url + "&wait=10")
+    assert again.status_code == 200 and again.json["data"]["buckets"] == polled["buckets"]
+    with threaded.app_context():
+        from attendance.extensions import db as _db
+
+        for engine in _db.engines.values():
+            engine.dispose()

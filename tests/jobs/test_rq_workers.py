@@ -1,0 +1,258 @@
+"""The pipeline on the real parts: PostgreSQL, Redis, `rq` worker processes, HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from attendance import create_app, demo, presence
+from attendance.extensions import db as _db
+from attendance.models import Attendance, ReportChunk, School, User
+from attendance.services import reports as service
+
+from ..conftest import IN_CI
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def redis_url(app_config: dict[str, Any]) -> str:
+    url = os.environ.get("REDIS_URL")
+    problem = None
+    if not url:
+        problem = "REDIS_URL is not set"
+    elif not app_config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        problem = "DATABASE_URL does not name a PostgreSQL database"
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI=true: {problem}; the worker tests cannot be skipped")
+        pytest.skip(problem)
+    from redis import Redis
+
+    Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture
+def live(app_config: dict[str, Any], redis_url: str, db: Any) -> Iterator[str]:
+    """The app with REDIS_URL, served over real HTTP on a loopback port."""
+    app = create_app({**app_config, "REDIS_URL": redis_url, "JOBS_SYNCHRONOUS": False})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    with app.app_context():
+        for engine in _db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def start_workers(app_config: dict[str, Any], redis_url: str) -> Iterator[Callable[..., list]]:
+    """Start `flask --app attendance worker` processes, each in its own process group."""
+    procs: list[subprocess.Popen[bytes]] = []
+    # Worker output goes to $WORKER_LOG when set (for debugging), else nowhere.
+    log = open(os.environ.get("WORKER_LOG", os.devnull), "ab")  # noqa: SIM115
+
+    def start(n: int, **config: Any) -> list[subprocess.Popen[bytes]]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": redis_url,
+            **{f"ATTENDANCE_{k}": json.dumps(v) for k, v in config.items()},
+        }
+        started = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "attendance",
+                    "worker",
+                    "--name",
+                    f"test-worker-{len(procs) + i}",
+                    "--reaper-interval",
+                    "1",
+                ],
+                env=env,
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            for i in range(n)
+        ]
+        procs.extend(started)
+        return started
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log.close()
+
+
+def load_month(db: Any, users: int = 40) -> School:
+    """A school with a month of the demo generator's believable traffic."""
+    plan = demo.school_plans(1, ["Europe/Berlin"], seed=7)[0]
+    school = School(name=plan.name, timezone=plan.timezone)
+    db.session.add(school)
+    db.session.flush()
+    people = [User(name=n, school_id=school.id) for n in demo.user_names(users, 7, 0)]
+    db.session.add_all(people)
+    db.session.flush()
+    events = demo.generate_school_events(
+        plan, users, dt.date(2026, 10, 1), dt.date(2026, 10, 31), seed=7
+    )
+    db.session.add_all(
+        Attendance(
+            user_id=people[e.user_key].id,
+            school_id=school.id,
+            type=e.type,
+            timestamp=e.timestamp,
+            temperature=e.temperature,
+            idempotency_key=e.client_event_id,
+        )  # fmt: skip
+        for e in events
+    )
+    db.session.commit()
+    return school
+
+
+def expected(db: Any, school_id: int, start: dt.date, end: dt.date, gran: str, now: str) -> dict:
+    school = db.session.get(School, school_id)
+    rows = db.session.scalars(select(Attendance).where(Attendance.school_id == school_id))
+    events = [presence.Event(e.id, e.user_id, e.type, e.timestamp) for e in rows]
+    when = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
+    rules = service.rules_for(school)
+    days = presence.day_results_range(events, start, end, rules, when)
+    ids = db.session.scalars(select(User.id).where(User.school_id == school_id)).all()
+    return presence.aggregate(ids, days, start, end, gran, rules, when).to_dict()
+
+
+def poll(base: str, location: str, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        doc = httpx.get(base + location).json()["data"]
+        if doc["status"] in ("finished", "failed"):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"report not done within {seconds}s: {doc}")
+
+
+def request_month(
+    base: str,
+    school_id: int,
+    granularity: str = "week",
+    start: str = "2026-10-01",
+    end: str = "2026-10-31",
+) -> httpx.Response:
+    return httpx.get(
+        f"{base}/api/attendances/aggregate/school/{school_id}",
+        params={"from": start, "to": end, "granularity": granularity, "wait": 0},
+    )
+
+
+def test_month_report_with_two_workers(db, live, start_workers):
+    school = load_month(db)
+    start_workers(2)
+    resp = request_month(live, school.id)
+    assert resp.status_code == 202
+    doc = poll(live, resp.headers["Location"], 60)
+    assert doc["status"] == "finished", doc
+    figures = {
+        k: doc[k]
+        for k in ("from", "to", "granularity", "enrolled", "presences", "absences", "buckets")
+    }
+    want = expected(
+        db, school.id, dt.date(2026, 10, 1), dt.date(2026, 10, 31), "week", doc["generated_at"]
+    )
+    assert figures == want
+    assert doc["presences"] > 0 and doc["enrolled"] == 40
+    chunks = db.session.scalars(
+        select(ReportChunk).where(ReportChunk.report_id == doc["report_id"])
+    )
+    assert {c.source for c in chunks} == {"computed"}
+    # A warm repeat is served from the finished report of unchanged inputs.
+    again = request_month(live, school.id)
+    assert again.status_code == 200 and again.json()["data"]["buckets"] == doc["buckets"]
+
+
+def test_a_killed_worker_does_not_lose_the_report(db, live, start_workers):
+    from redis import Redis
+    from rq import Worker
+
+    school = load_month(db, users=10)
+    # Slow chunks (2 s each) and a short lease (4 + 1 s) make the window and the bound small.
+    config = {
+        "REPORT_FAULTS": {"chunk_sleep": 2},
+        "REPORT_CHUNK_TIMEOUT": 4,
+        "REPORT_LEASE_GRACE": 1,
+    }
+    victim, survivor = start_workers(2, **config)
+    resp = request_month(live, school.id, "day", "2026-10-05", "2026-10-11")
+    report_id = resp.json()["data"]["report_id"]
+    connection = Redis.from_url(os.environ["REDIS_URL"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        busy = {w.name: w.get_current_job_id() for w in Worker.all(connection=connection)}
+        held = busy.get("test-worker-0") or ""
+        if held.startswith(f"report-{report_id}-day-"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the victim never started a chunk")
+    killed_at = time.monotonic()
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    try:
+        doc = poll(live, resp.headers["Location"], 60)
+    except AssertionError:
+        db.session.rollback()
+        rows = db.session.scalars(select(ReportChunk).where(ReportChunk.report_id == report_id))
+        print([(c.day, c.status, c.attempts, c.lease_until, c.error) for c in rows])
+        raise
+    assert doc["status"] == "finished", doc
+    # The lost lease (4 + 1 s), a reaper pass (1 s) and the rest of the week's chunks.
+    assert time.monotonic() - killed_at < 60
+    want = expected(
+        db, school.id, dt.date(2026, 10, 5), dt.date(2026, 10, 11), "day", doc["generated_at"]
+    )
+    assert doc["buckets"] == want["buckets"]
+    # The victim died either before its chunk took its lease (the chunk was still pending:
+    # requeued once its RQ job had been "started" for longer than a lease) or after (the
+    # lease expired: requeued, counted as an attempt). Either way the day was computed.
+    day = dt.date.fromisoformat(held.split("-day-")[1][:10])
+    chunk = db.session.get(ReportChunk, (report_id, day))
+    assert chunk.status == "done" and chunk.source == "computed"
+    assert survivor.poll() is None
+
+
+def test_a_failing_chunk_fails_the_report(db, live, start_workers):
+    school = load_month(db, users=5)
+    start_workers(1, REPORT_FAULTS={"fail_days": ["2026-10-14"]})
+    resp = request_month(live, school.id, granularity="month")
+    doc = poll(live, resp.headers["Location"], 60)
+    assert doc["status"] == "failed"
+    assert (
+        doc["error"] == "could not compute 2026-10-14: RuntimeError: injected fault on 2026-10-14"
+    )
