@@ -29,6 +29,8 @@ class Config:
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0
+    # How many seconds a dashboard page waits for its reports before showing a progress bar.
+    DASHBOARD_REPORT_WAIT = 2.0
 
     # Dashboard sessions: a signed cookie that lapses after an idle hour (Flask checks the
     # signature's age) and, however busy, twelve hours after login (checked by the dashboard).

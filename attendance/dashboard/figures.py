@@ -1,47 +1,21 @@
-"""Reading a finished report's result for the pages: pure functions, no rules applied.
+"""Reading a finished report for the pages: pure functions, no rule applied here.
 
-Everything here looks figures up in the result the report pipeline stored (the API
-document plus `per_user` and `days`, which hold `attendance.presence` DayResults) and
-counts or reshapes them; nothing here decides whether anybody is present.
+Everything comes from what the report pipeline stored (the API document plus `per_user`,
+`quality` and `in_school_now`) or from `attendance.presence` DayResults; these functions
+only look figures up, count them or reshape them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..presence import DayResult
+
 Result = Mapping[str, Any]
-
-
-def _key(user_id: int | str) -> str:
-    # The result went through JSON: its user ids are strings.
-    return str(user_id)
-
-
-def enrolled_ids(result: Result) -> set[str]:
-    """The users the report counted."""
-    return {_key(u) for u in result.get("per_user", {})}
-
-
-def day_results(result: Result, day: dt.date) -> dict[str, Mapping[str, Any]]:
-    """The DayResults (as dicts) of one date, by user id, for counted users only."""
-    counted = enrolled_ids(result)
-    days = result.get("days", {}).get(day.isoformat(), {})
-    return {_key(u): r for u, r in days.items() if _key(u) in counted}
-
-
-def iter_days(result: Result) -> Iterator[tuple[dt.date, dict[str, Mapping[str, Any]]]]:
-    """Every date of the result that has DayResults, in order."""
-    counted = enrolled_ids(result)
-    for iso in sorted(result.get("days", {})):
-        by_user = result["days"][iso]
-        yield (
-            dt.date.fromisoformat(iso),
-            {_key(u): r for u, r in by_user.items() if _key(u) in counted},
-        )
 
 
 def percent(part: int | None, whole: int | None) -> float | None:
@@ -64,15 +38,12 @@ class Today:
     school_day: bool | None
 
 
-def today_figures(result: Result, today: dt.date, fever_alerts: int) -> Today:
-    """Enrolled, in school now, present, absent and the rate of a report for today."""
-    bucket: Mapping[str, Any] = next(
-        (b for b in result.get("buckets", []) if b.get("date") == today.isoformat()), {}
-    )
-    in_school = sum(bool(r["checked_in_now"]) for r in day_results(result, today).values())
+def today_figures(result: Result, fever_alerts: int) -> Today:
+    """Enrolled, in school now, present, absent and the rate, from a report of today."""
+    bucket: Mapping[str, Any] = result["buckets"][0] if result["buckets"] else {}
     return Today(
         enrolled=result["enrolled"],
-        in_school=in_school,
+        in_school=result.get("in_school_now") or 0,
         present=result["presences"],
         absent=result["absences"],
         rate=percent(result["presences"], result["enrolled"]),
@@ -91,24 +62,29 @@ class Quality:
 
 
 def data_quality(result: Result) -> list[Quality]:
-    """The dates that have anomalies, in order."""
-    rows = []
-    for day, by_user in iter_days(result):
-        orphans = sum(int(r["orphan_checkouts"]) for r in by_user.values())
-        unclosed = sum(int(r["unclosed"]) for r in by_user.values())
-        if orphans or unclosed:
-            rows.append(Quality(day, orphans, unclosed))
-    return rows
+    """The dates of the report that have anomalies, in order."""
+    return [
+        Quality(dt.date.fromisoformat(q["date"]), q["orphan_checkouts"], q["unclosed"])
+        for q in result.get("quality", [])
+        if q["orphan_checkouts"] or q["unclosed"]
+    ]
 
 
-def arrival_minutes(result: Result, timezone: str) -> list[int]:
-    """Each first check-in of the range, as minutes after local midnight."""
+def enrolled_ids(result: Result) -> set[int]:
+    """The users the report counted."""
+    return {int(u) for u in result.get("per_user", {})}
+
+
+def arrival_minutes(
+    days: Mapping[dt.date, Mapping[int, DayResult]], counted: Collection[int], timezone: str
+) -> list[int]:
+    """Each counted user's first check-in of each date, in minutes after local midnight."""
     zone = ZoneInfo(timezone)
     minutes = []
-    for _day, by_user in iter_days(result):
-        for r in by_user.values():
-            if r.get("first_checkin"):
-                local = dt.datetime.fromisoformat(r["first_checkin"]).astimezone(zone)
+    for by_user in days.values():
+        for user_id, r in by_user.items():
+            if r.first_checkin is not None and user_id in counted:
+                local = r.first_checkin.astimezone(zone)
                 minutes.append(local.hour * 60 + local.minute)
     return minutes
 
@@ -126,7 +102,7 @@ class UserFigures:
 
 def user_figures(result: Result, user_id: int) -> UserFigures | None:
     """The report's summary of one user (None if the report did not count them)."""
-    summary = result.get("per_user", {}).get(_key(user_id))
+    summary = result.get("per_user", {}).get(str(user_id))
     if summary is None:
         return None
     return UserFigures(
@@ -138,26 +114,19 @@ def user_figures(result: Result, user_id: int) -> UserFigures | None:
     )
 
 
-def user_days(result: Result, user_id: int) -> dict[dt.date, Mapping[str, Any]]:
-    """One user's DayResults (as dicts) by date."""
-    key = _key(user_id)
-    return {
-        dt.date.fromisoformat(iso): by_user[key]
-        for iso, by_user in sorted(result.get("days", {}).items())
-        if key in by_user
-    }
-
-
-def calendar_statuses(result: Result, user_id: int, today: dt.date) -> dict[dt.date, str]:
-    """present / absent / off / future for each date of a day-granularity report."""
-    mine = user_days(result, user_id)
+def calendar_statuses(
+    days: Mapping[dt.date, DayResult],
+    school_days: Mapping[dt.date, bool],
+    today: dt.date,
+) -> dict[dt.date, str]:
+    """present / absent / off / future for each date, from one user's DayResults."""
     statuses = {}
-    for bucket in result.get("buckets", []):
-        day = dt.date.fromisoformat(bucket["date"])
+    for day, school_day in school_days.items():
+        result = days.get(day)
         if day > today:
             statuses[day] = "future"
-        elif mine.get(day, {}).get("present"):
+        elif result is not None and result.present:
             statuses[day] = "present"  # also on a day off: they were there
         else:
-            statuses[day] = "absent" if bucket["school_day"] else "off"
+            statuses[day] = "absent" if school_day else "off"
     return statuses

@@ -1,30 +1,28 @@
-"""The dashboard's door to the report pipeline (attendance.services.reports)."""
+"""The dashboard's door to the report pipeline (attendance.services.reports and its jobs)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
-from collections.abc import Iterable
-from types import ModuleType
+from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from flask import current_app
+
+from .. import presence
 from ..extensions import db
-from ..models import School, utcnow
+from ..jobs import reports as jobs
+from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School, utcnow
+from ..services import reports as service
 
-FINISHED, FAILED = "finished", "failed"
+FINISHED, FAILED = REPORT_FINISHED, REPORT_FAILED
 PIN_MAX_AGE = dt.timedelta(minutes=5)
-
-
-def _service() -> ModuleType:
-    from ..services import reports  # type: ignore[attr-defined]  # lands with the pipeline
-
-    return reports
 
 
 def school_today(school: School) -> dt.date:
     """The school-local date of now."""
-    return utcnow().astimezone(ZoneInfo(school.timezone)).date()
+    return presence.local_today(utcnow(), school.timezone)
 
 
 def report_for(
@@ -32,8 +30,8 @@ def report_for(
     start: dt.date,
     end: dt.date,
     granularity: str,
-    pinned: Iterable[Any] = (),
-) -> Any:
+    pinned: Iterable[Report] = (),
+) -> Report:
     """A report of the school for start..end: a pinned one that matches, else the pipeline's.
 
     The page that polled a report until it finished names it (pins it) when it fetches
@@ -45,38 +43,54 @@ def report_for(
         if (
             (record.school_id, record.start, record.end, record.granularity) == wanted
             and record.status in (FINISHED, FAILED)
-            and _fresh(record)
+            and utcnow() - record.now <= PIN_MAX_AGE
         ):
             return record
-    return _service().request_report(school.id, start, end, granularity)
+    return jobs.submit(school, start, end, granularity)
 
 
-def _fresh(record: Any) -> bool:
-    done = getattr(record, "generated_at", None)
-    return done is None or utcnow() - done <= PIN_MAX_AGE
+def settle(reports: Sequence[Report]) -> list[Report]:
+    """The reports, after waiting a moment for them to finish (small ones do).
+
+    A page that renders at once with its figures beats a progress bar flashing by; the
+    wait is short (DASHBOARD_REPORT_WAIT seconds), and longer reports get the bar.
+    """
+    ids = [r.id for r in reports]
+    deadline = time.monotonic() + float(current_app.config["DASHBOARD_REPORT_WAIT"])
+    current = list(reports)
+    while any(r.status not in (FINISHED, FAILED) for r in current):
+        if time.monotonic() >= deadline:
+            break
+        db.session.rollback()  # a fresh transaction sees the jobs' commits
+        time.sleep(0.02)
+        current = [db.session.get_one(Report, i) for i in ids]
+    return current
 
 
-def load(report_ids: Iterable[str]) -> list[Any]:
-    """The report records with these ids (unknown ids are skipped)."""
-    model = _service().ReportRecord
+def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:
+    """The pipeline's per-user DayResults of each date of a finished report (no sessions)."""
+    return {c.day: service.decode(c.day, c.results or []) for c in report.chunks}
+
+
+def load(report_ids: Iterable[str]) -> list[Report]:
+    """The reports with these ids (unknown or malformed ids are skipped)."""
     records = []
     for report_id in report_ids:
         try:
             uuid.UUID(report_id)
         except ValueError:
             continue  # not an id: never let it reach a typed column
-        record = db.session.get(model, report_id)
+        record = db.session.get(Report, report_id)
         if record is not None:
             records.append(record)
     return records
 
 
-def progress(record: Any) -> dict[str, Any]:
+def progress(record: Report) -> dict[str, Any]:
     """What the progress bar needs to know."""
     return {
-        "id": str(record.id),
+        "id": record.id,
         "status": record.status,
-        "done": record.chunks_done or 0,
-        "total": record.chunks_total or 0,
+        **service.progress(record),
         "error": record.error if record.status == FAILED else None,
     }

@@ -5,21 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Attendance, School
+from ..presence import day_bounds
 
 
 def local_span(school: School, start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants [first, after) covering the school-local dates start..end."""
-    zone = ZoneInfo(school.timezone)
-    first = dt.datetime.combine(start, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    return first, after.astimezone(dt.UTC)
+    return day_bounds(start, school.timezone)[0], day_bounds(end, school.timezone)[1]
 
 
 def _of(school: School, start: dt.date, end: dt.date) -> list[ColumnElement[bool]]:

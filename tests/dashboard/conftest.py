@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import uuid
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import g
 from flask.testing import FlaskClient
 
-from attendance.dashboard import auth, pipeline
+from attendance.dashboard import auth
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
@@ -97,70 +94,3 @@ def login(client):
         )
 
     return do
-
-
-def empty_result(start: dt.date, end: dt.date, granularity: str) -> dict:
-    """A well-formed result with nobody enrolled."""
-    if granularity == "day":
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-        buckets = [
-            {"date": d.isoformat(), "school_day": True, "present": 0, "absent": 0} for d in days
-        ]
-    else:
-        buckets = [
-            {
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "counted_days": 0,
-                "present": None,
-                "absent": None,
-            }
-        ]
-    return {
-        "enrolled": 0,
-        "presences": 0,
-        "absences": 0,
-        "buckets": buckets,
-        "per_user": {},
-        "days": {},
-    }
-
-
-class FakePipeline:
-    """A stand-in for attendance.services.reports: each test gives the results it needs."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, SimpleNamespace] = {}
-        self.results: dict[tuple, dict] = {}
-        self.status = "finished"
-        self.error: str | None = None
-        self.requests: list[tuple] = []
-
-    def request_report(self, school_id, start, end, granularity, now=None):
-        key = (school_id, start, end, granularity)
-        self.requests.append(key)
-        record = SimpleNamespace(
-            id=str(uuid.uuid4()),
-            school_id=school_id,
-            start=start,
-            end=end,
-            granularity=granularity,
-            status=self.status,
-            chunks_total=4,
-            chunks_done=4 if self.status == "finished" else 1,
-            error=self.error,
-            result=self.results.get(key) or empty_result(start, end, granularity),
-        )
-        self.records[record.id] = record
-        return record
-
-    def load(self, ids):
-        return [self.records[i] for i in ids if i in self.records]
-
-
-@pytest.fixture
-def reports(monkeypatch) -> FakePipeline:
-    fake = FakePipeline()
-    monkeypatch.setattr(pipeline, "_service", lambda: fake)
-    monkeypatch.setattr(pipeline, "load", fake.load)
-    return fake

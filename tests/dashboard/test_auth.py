@@ -38,7 +38,7 @@ def test_root_redirects_to_the_dashboard(client):
     assert resp.status_code == 302 and resp.headers["Location"] == "/dashboard/"
 
 
-def test_login_then_back_to_the_page_asked_for(client, make_admin, make_school, reports):
+def test_login_then_back_to_the_page_asked_for(client, make_admin, make_school):
     school = make_school()
     admin = make_admin()
     token = csrf_token(client)
@@ -91,7 +91,7 @@ def test_login_form_without_csrf_token_is_refused(client, make_admin):
     assert client.get("/dashboard/").status_code == 302
 
 
-def test_logout_needs_post_with_csrf(client, make_admin, login, reports):
+def test_logout_needs_post_with_csrf(client, make_admin, login):
     login(make_admin())
     assert "Sign out?" in client.get("/dashboard/logout").get_data(as_text=True)
     assert client.post("/dashboard/logout").status_code == 400  # no token: still signed in
@@ -102,7 +102,7 @@ def test_logout_needs_post_with_csrf(client, make_admin, login, reports):
     assert client.get("/dashboard/").status_code == 302
 
 
-def test_session_expires_after_the_maximum_age(app, client, make_admin, login, reports):
+def test_session_expires_after_the_maximum_age(app, client, make_admin, login):
     login(make_admin())
     assert client.get("/dashboard/").status_code == 200
     too_old = app.config["DASHBOARD_SESSION_MAX_AGE"].total_seconds() + 1
@@ -118,7 +118,7 @@ def test_session_cookie_is_permanent_and_idle_limited(app, client, make_admin, l
     assert app.permanent_session_lifetime.total_seconds() <= 3600
 
 
-def test_disabling_an_account_ends_its_sessions(client, make_admin, login, reports):
+def test_disabling_an_account_ends_its_sessions(client, make_admin, login):
     admin = make_admin()
     login(admin)
     assert client.get("/dashboard/").status_code == 200
@@ -126,7 +126,7 @@ def test_disabling_an_account_ends_its_sessions(client, make_admin, login, repor
     assert client.get("/dashboard/").status_code == 302
 
 
-def test_school_admin_sees_only_their_school(client, make_admin, login, make_school, reports):
+def test_school_admin_sees_only_their_school(client, make_admin, login, make_school):
     mine, other = make_school(name="Mine"), make_school(name="Other")
     login(make_admin(role="school", school_id=mine.id))
     resp = client.get("/dashboard/")
@@ -154,9 +154,7 @@ def test_school_admin_cannot_change_another_schools_settings(
     assert other.timezone == "UTC"
 
 
-def test_district_admin_sees_every_school_and_can_switch(
-    client, make_admin, login, make_school, reports
-):
+def test_district_admin_sees_every_school_and_can_switch(client, make_admin, login, make_school):
     one, two = make_school(name="Alpha"), make_school(name="Beta")
     login(make_admin())
     page = client.get("/dashboard/").get_data(as_text=True)

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from attendance.dashboard import charts, export, figures
 from attendance.dashboard.assets import chart_json
 from attendance.dashboard.params import Range, parse_range
+from attendance.presence import DayResult
 
 DAYS = [
     {"date": "2026-11-20", "school_day": True, "present": 8, "absent": 2},
@@ -133,30 +134,24 @@ RESULT = {
     "absences": 1,
     "buckets": [{"date": "2026-11-23", "school_day": True, "present": 1, "absent": 1}],
     "per_user": {
-        "1": {"present_days": 1, "counted_days": 1, "present": True, "seconds": 16200},
-        "2": {"present_days": 0, "counted_days": 1, "present": False, "seconds": 0},
+        "1": {"present_days": 1, "counted_days": 1, "present": True, "seconds": 16200.0},
+        "2": {"present_days": 0, "counted_days": 1, "present": False, "seconds": 0.0},
     },
-    "days": {
-        "2026-11-23": {
-            "1": {
-                "present": True, "checked_in_now": True, "orphan_checkouts": 0, "unclosed": 0,
-                "first_checkin": "2026-11-23T00:30:00+00:00", "seconds": 16200.0, "sessions": [],
-            },
-            "2": {
-                "present": False, "checked_in_now": False, "orphan_checkouts": 2, "unclosed": 1,
-                "first_checkin": None, "seconds": 0.0, "sessions": [],
-            },
-            "9": {  # not counted (archived since): ignored
-                "present": True, "checked_in_now": True, "orphan_checkouts": 5, "unclosed": 0,
-                "first_checkin": "2026-11-23T01:00:00+00:00", "seconds": 1.0, "sessions": [],
-            },
-        }
-    },
-}  # fmt: skip
+    "quality": [
+        {"date": "2026-11-22", "orphan_checkouts": 0, "unclosed": 0},
+        {"date": "2026-11-23", "orphan_checkouts": 2, "unclosed": 1},
+    ],
+    "in_school_now": 1,
+}
+
+
+def day(user_id: int, present: bool, first: dt.datetime | None) -> DayResult:
+    return DayResult(user_id, dt.date(2026, 11, 23), dt.timedelta(hours=5), present, False,
+                     0, 0, (), first)  # fmt: skip
 
 
 def test_today_figures_read_the_report():
-    today = figures.today_figures(RESULT, dt.date(2026, 11, 23), fever_alerts=3)
+    today = figures.today_figures(RESULT, fever_alerts=3)
     assert today == figures.Today(
         enrolled=2, in_school=1, present=1, absent=1, rate=50.0, fever_alerts=3, school_day=True
     )
@@ -164,18 +159,35 @@ def test_today_figures_read_the_report():
 
 def test_data_quality_and_arrivals():
     assert figures.data_quality(RESULT) == [figures.Quality(dt.date(2026, 11, 23), 2, 1)]
+    days = {
+        dt.date(2026, 11, 23): {
+            1: day(1, True, dt.datetime(2026, 11, 23, 0, 30, tzinfo=dt.UTC)),
+            2: day(2, False, None),
+            9: day(9, True, dt.datetime(2026, 11, 23, 1, tzinfo=dt.UTC)),  # not counted
+        }
+    }
     # 00:30 UTC is 07:30 in Ho Chi Minh City.
-    assert figures.arrival_minutes(RESULT, "Asia/Ho_Chi_Minh") == [7 * 60 + 30]
+    counted = figures.enrolled_ids(RESULT)
+    assert figures.arrival_minutes(days, counted, "Asia/Ho_Chi_Minh") == [7 * 60 + 30]
 
 
 def test_user_figures_and_calendar():
     assert figures.user_figures(RESULT, 1) == figures.UserFigures(1, 1, 100.0, True, 4.5)
     assert figures.user_figures(RESULT, 3) is None
-    assert figures.calendar_statuses(RESULT, 1, dt.date(2026, 11, 23)) == {
-        dt.date(2026, 11, 23): "present"
+    mine = {dt.date(2026, 11, 23): day(1, True, None), dt.date(2026, 11, 21): day(1, True, None)}
+    school_days = {
+        dt.date(2026, 11, 21): False,
+        dt.date(2026, 11, 22): False,
+        dt.date(2026, 11, 23): True,
+        dt.date(2026, 11, 24): True,
+        dt.date(2026, 11, 25): True,
     }
-    assert figures.calendar_statuses(RESULT, 2, dt.date(2026, 11, 22)) == {
-        dt.date(2026, 11, 23): "future"
+    assert figures.calendar_statuses(mine, school_days, dt.date(2026, 11, 24)) == {
+        dt.date(2026, 11, 21): "present",  # came on a day off
+        dt.date(2026, 11, 22): "off",
+        dt.date(2026, 11, 23): "present",
+        dt.date(2026, 11, 24): "absent",
+        dt.date(2026, 11, 25): "future",
     }
 
 
