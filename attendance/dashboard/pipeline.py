@@ -69,7 +69,7 @@ def settle(reports: Sequence[Report]) -> list[Report]:
 
 def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:
     """The pipeline's per-user DayResults of each date of a finished report (no sessions)."""
-    return {c.day: service.decode(c.day, c.results or []) for c in report.chunks}
+    return service.day_results(report.id)
 
 
 def load(report_ids: Iterable[str]) -> list[Report]:
