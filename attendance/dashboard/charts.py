@@ -79,13 +79,11 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
     """Present and absent per bucket, stacked; days off are grey and named as such."""
     labels = [bucket_label(b, granularity) for b in buckets]
     off = [_is_off(b, granularity) for b in buckets]
-    present = [None if o else b["present"] for b, o in zip(buckets, off, strict=True)]
+    present = [b["present"] for b in buckets]
+    # On a day off everybody not there is absent by the rules; drawn apart as "no school",
+    # so nobody reads a Sunday as truancy.
     absent = [None if o else b["absent"] for b, o in zip(buckets, off, strict=True)]
-    # On a day off everybody is absent by the rules; drawn apart, so nobody reads it as truancy.
-    closed = [
-        (b["absent"] if b["absent"] is not None else 0) if o else None
-        for b, o in zip(buckets, off, strict=True)
-    ]
+    closed = [b["absent"] if o else None for b, o in zip(buckets, off, strict=True)]
     fig = _figure("Present and absent", barmode="stack", bargap=0.25)
     fig.add_bar(
         name="Present",
@@ -214,10 +212,14 @@ def temperature_histogram(
             xs = sorted(t for t in bins if keep(t))
             if not xs:
                 continue
+            fever = name != "Normal"
             fig.add_bar(
                 name=name,
                 x=[float(t + step / 2) for t in xs],
                 y=[bins[t] for t in xs],
+                # Fevers are few beside hundreds of normal readings: their counts are printed.
+                text=[bins[t] for t in xs] if fever else None,
+                textposition="outside",
                 width=float(step) * 0.9,
                 customdata=[f"{t}–{t + step}" for t in xs],
                 marker={"color": colour, "pattern": _hatch(pattern, "white")},

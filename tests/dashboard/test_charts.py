@@ -33,12 +33,12 @@ def test_presence_bars_stack_present_and_absent_and_set_days_off_apart():
     fig = charts.presence_bars(DAYS, "day")
     assert isinstance(fig, go.Figure) and fig.layout.barmode == "stack"
     bars = traces(fig)
-    assert list(bars["Present"].y) == [8, None, 7]
+    assert list(bars["Present"].y) == [8, 0, 7]
     assert list(bars["Absent"].y) == [2, None, 3]
     assert list(bars["No school (not counted)"].y) == [None, 10, None]
     assert list(bars["Present"].x) == ["Fri 20 Nov", "Sat 21 Nov", "Mon 23 Nov"]
     # Told apart without colour: the numbers are printed and absence is hatched.
-    assert list(bars["Present"].text) == ["8", None, "7"]
+    assert list(bars["Present"].text) == ["8", "0", "7"]
     assert bars["Absent"].marker.pattern.shape == "/"
 
 
@@ -71,6 +71,7 @@ def test_temperature_histogram_marks_the_threshold():
     bars = traces(fig)
     normal, fever = bars["Normal"], bars["Fever (≥ 37.5 °C)"]
     assert list(normal.y) == [6] and list(fever.y) == [2, 1]
+    assert list(fever.text) == ["2", "1"]  # printed: a handful beside hundreds
     assert fever.marker.pattern.shape == "x"
     assert fig.layout.shapes[0].x0 == 37.5
     assert "37.5" in fig.layout.annotations[0].text
