@@ -7,6 +7,9 @@ stores them. It refuses to touch a database that already has schools.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import struct
+import zlib
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -79,3 +82,37 @@ def load_demo(
         events += len(rows)
     db.session.flush()
     return Loaded(len(plans), len(plans) * users, events)
+
+
+def avatar_png(seed: str, size: int = 64) -> bytes:
+    """A small PNG: a coloured head and shoulders on a pale ground (a stand-in photo)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    colour = bytes(80 + b % 150 for b in digest[:3])
+    ground, skin = (
+        bytes((236, 240, 244)),
+        bytes((224, 172, 140)) if digest[3] % 2 else bytes((150, 104, 78)),
+    )
+    rows = []
+    for y in range(size):
+        row = bytearray([0])  # filter: none
+        for x in range(size):
+            dx, head_dy, body_dy = x - size / 2, y - size * 0.38, y - size * 1.05
+            if dx * dx + head_dy * head_dy < (size * 0.2) ** 2:
+                row += skin
+            elif dx * dx + body_dy * body_dy < (size * 0.45) ** 2:
+                row += colour
+            else:
+                row += ground
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
