@@ -27,21 +27,26 @@ def serve_command(host: str, port: int) -> None:
 @click.option("--users", default=60, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--weeks", default=12, show_default=True, type=click.IntRange(1, 52))
 def demo_command(schools: int, users: int, weeks: int) -> None:
-    """Fill an empty database with demo schools, pupils and events (development only)."""
+    """Demo schools, pupils and events in an empty database, and demo logins (development only)."""
     from .extensions import db
     from .services import demodata
 
     if current_app.config["ATTENDANCE_ENV"] != "development":
         raise click.ClickException("demo data is for development only (ATTENDANCE_ENV)")
-    if not demodata.is_empty():
+    if demodata.is_empty():
+        loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
+        db.session.commit()
+        click.echo(
+            f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
+            f"{loaded.events} check-ins and check-outs over {weeks} weeks."
+        )
+    else:
         click.echo("The database already has schools: no demo data loaded.")
-        return
-    loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
+    accounts = demodata.demo_admins()
     db.session.commit()
-    click.echo(
-        f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
-        f"{loaded.events} check-ins and check-outs over {weeks} weeks."
-    )
+    for email, role, school_id in accounts:
+        scope = "every school" if school_id is None else f"school {school_id}"
+        click.echo(f"Demo login ({role} admin, {scope}): {email} / {demodata.DEMO_PASSWORD}")
 
 
 @click.command("worker")

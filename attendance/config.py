@@ -40,6 +40,8 @@ class Config:
     REPORT_WAIT_MAX = 30.0
     # How many seconds a dashboard page waits for its reports before showing a progress bar.
     DASHBOARD_REPORT_WAIT = 2.0
+    # Sign-in attempts on the dashboard, per client address (on the rate limiter's storage).
+    DASHBOARD_LOGIN_LIMIT = "10/minute"
 
     # Dashboard sessions: a signed cookie that lapses after an idle hour (Flask checks the
     # signature's age) and, however busy, twelve hours after login (checked by the dashboard).

@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from ..models import School, utcnow
+from ..security.principals import allow, check_school
 from ..services.fever import fever_events
 from .common import PageArgs, envelope, get_or_404, paginate, unprocessable
 from .schemas import AttendanceSchema
@@ -52,13 +53,13 @@ def local_range(school: School, args: dict[str, Any]) -> tuple[dt.date, dt.date]
 
 
 @blp.route("/<int:school_id>/fever-events")
+@allow("school")
 @blp.arguments(LocalDateRangeArgs, location="query")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, envelope(FeverEventSchema, many=True))
 def list_fever_events(dates: dict[str, Any], page: dict[str, Any], school_id: int) -> Any:
     """List a school's fever events on local dates `from`..`to` (default today), oldest first."""
-    # Scoping: this route reads one school's data, so it takes the same school-scoped
-    # authorisation as /api/schools/:id (applied by the security layer to this blueprint).
+    check_school(school_id)  # another school's events: 404, as if it did not exist
     school: School = get_or_404(School, school_id)
     start, end = local_range(school, dates)
     return paginate(fever_events(school, start, end), page)

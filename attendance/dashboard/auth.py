@@ -5,44 +5,36 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
+from limits import parse
 
 from ..extensions import csrf, db
 from ..models import School
+from ..security import admins
+from ..security.models import DISTRICT, Admin
+from ..security.principals import Principal
 from . import bp
 
-DISTRICT, SCHOOL = "district", "school"
+__all__ = ["DISTRICT", "can_see", "current_admin", "login_required", "school_or_403"]
+
 ADMIN_KEY = "attendance.dashboard.admin"
 
 
-class AdminLike(Protocol):
-    """What the dashboard needs of an admin account (see attendance.security.admins)."""
-
-    id: int
-    email: str
-    role: str
-    school_id: int | None
-    disabled: bool
+def authenticate(email: str, password: str) -> Admin | None:
+    """The enabled admin with these credentials, or None (records the login time)."""
+    return admins.authenticate(email, password)
 
 
-def authenticate(email: str, password: str) -> AdminLike | None:
-    """The active admin with these credentials, or None."""
-    from ..security.admins import authenticate as check
-
-    return check(email, password)
-
-
-def load_admin(admin_id: int) -> AdminLike | None:
+def load_admin(admin_id: int) -> Admin | None:
     """The admin account with this id, or None."""
-    from ..security.admins import Admin
-
     return db.session.get(Admin, admin_id)
 
 
-def log_in(admin: AdminLike) -> None:
+def log_in(admin: Admin) -> None:
     """Start a fresh session for the admin."""
     session.clear()
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME of inactivity
@@ -50,16 +42,16 @@ def log_in(admin: AdminLike) -> None:
     session["login_at"] = int(time.time())
 
 
-def current_admin() -> AdminLike | None:
+def current_admin() -> Admin | None:
     """The signed-in admin, or None (also when the session is too old or the account disabled)."""
     # Cached per request (not on `g`: an app context can outlive a request, as in tests).
     if ADMIN_KEY not in request.environ:
         request.environ[ADMIN_KEY] = _session_admin()
-    admin: AdminLike | None = request.environ[ADMIN_KEY]
+    admin: Admin | None = request.environ[ADMIN_KEY]
     return admin
 
 
-def _session_admin() -> AdminLike | None:
+def _session_admin() -> Admin | None:
     admin_id, login_at = session.get("admin_id"), session.get("login_at")
     if not isinstance(admin_id, int) or not isinstance(login_at, int):
         return None
@@ -88,9 +80,9 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def can_see(admin: AdminLike, school_id: int) -> bool:
-    """District admins see every school; school admins only their own."""
-    return admin.role == DISTRICT or (admin.role == SCHOOL and admin.school_id == school_id)
+def can_see(admin: Admin, school_id: int) -> bool:
+    """District admins see every school; school admins only their own (the API's rule)."""
+    return Principal.from_admin(admin).sees(school_id)
 
 
 def school_or_403(school_id: int) -> School:
@@ -129,13 +121,30 @@ def login() -> Any:
             return redirect(target or url_for("dashboard.overview"))
         return render_template("dashboard/login.html", next=target)
     email = request.form.get("email", "").strip()
+    if _too_many_attempts():
+        error = "Too many sign-in attempts from this address. Wait a minute and try again."
+        page = render_template("dashboard/login.html", next=target, email=email, error=error)
+        return page, 429, {"Retry-After": "60"}
     admin = authenticate(email, request.form.get("password", ""))
+    db.session.commit()  # the login time (or nothing)
     if admin is None:
         error = "That email and password do not match an active admin account."
         page = render_template("dashboard/login.html", next=target, email=email, error=error)
         return page, 401
     log_in(admin)
     return redirect(target or url_for("dashboard.overview"))
+
+
+def _too_many_attempts() -> bool:
+    """Count this sign-in attempt against its address; True once over LOGIN_LIMIT."""
+    limiter = current_app.extensions.get("attendance_limiter")
+    if limiter is None or not current_app.config.get("RATELIMIT_ENABLED", True):
+        return False
+    limit = parse(current_app.config["DASHBOARD_LOGIN_LIMIT"])
+    try:
+        return not limiter.limiter.hit(limit, "dashboard-login", get_remote_address())
+    except Exception:  # noqa: BLE001 - storage trouble: like the API's limits, fail open
+        return False
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -11,6 +11,7 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, insert, select
@@ -18,6 +19,8 @@ from sqlalchemy import exists, insert, select
 from .. import demo
 from ..extensions import db
 from ..models import Attendance, Closure, School, User, utcnow
+from ..security import admins, images
+from ..security.models import DISTRICT, SCHOOL
 
 TIMEZONES = ("Europe/London", "Asia/Ho_Chi_Minh", "America/New_York")
 
@@ -65,6 +68,7 @@ def load_demo(
         people = [User(name=n, school_id=school.id) for n in demo.user_names(users, seed, index)]
         db.session.add_all(people)
         db.session.flush()
+        threshold = school.fever_threshold or Decimal("37.5")
         rows = [
             {
                 "user_id": people[e.user_key].id,
@@ -72,6 +76,10 @@ def load_demo(
                 "type": e.type,
                 "timestamp": e.timestamp,
                 "temperature": e.temperature,
+                # Gates photograph everybody; the demo keeps photos of the fevers only.
+                "image": _photo(f"{seed}:{index}:{e.user_key}")
+                if e.temperature >= threshold
+                else None,
                 "received_at": e.timestamp,
                 "idempotency_key": e.client_event_id,
             }
@@ -82,6 +90,33 @@ def load_demo(
         events += len(rows)
     db.session.flush()
     return Loaded(len(plans), len(plans) * users, events)
+
+
+def _photo(seed: str) -> str:
+    """A stored stand-in photo (the reference an attendance keeps)."""
+    return images.save(images.Upload(avatar_png(seed)))
+
+
+DEMO_PASSWORD = "attendance-demo"  # noqa: S105 - development only (the command refuses production)
+DEMO_ADMINS = (("demo@example.org", DISTRICT), ("head@example.org", SCHOOL))
+
+
+def demo_admins() -> list[tuple[str, str, int | None]]:
+    """The demo accounts, created or reset to DEMO_PASSWORD: (email, role, school id)."""
+    first = db.session.scalar(select(School.id).order_by(School.name, School.id).limit(1))
+    accounts = []
+    for email, role in DEMO_ADMINS:
+        school_id = None if role == DISTRICT else first
+        if school_id is None and role != DISTRICT:
+            continue
+        admin = admins.find_by_email(email)
+        if admin is None:
+            admin = admins.create_admin(email, DEMO_PASSWORD, role, school_id)
+        else:
+            admins.set_password(admin, DEMO_PASSWORD)
+            admins.set_disabled(admin, False)
+        accounts.append((admin.email, admin.role, admin.school_id))
+    return accounts
 
 
 def avatar_png(seed: str, size: int = 64) -> bytes:

@@ -62,3 +62,12 @@ def test_bad_ranges_are_422(client, make_school):
 
 def test_unknown_school_is_404(client):
     assert client.get("/api/schools/999/fever-events").status_code == 404
+
+
+def test_scoped_like_every_school_route(client_as, make_school, make_user, make_event):
+    own, other = make_school(), make_school(name="Other")
+    make_event(user=make_user(school=own), timestamp=at(23, 8), temperature=Decimal("39"))
+    url = f"/api/schools/{own.id}/fever-events?from=2026-11-23&to=2026-11-23"
+    assert len(client_as("school", own).get(url).json["data"]) == 1
+    assert client_as("school", other).get(url).status_code == 404  # not theirs: not there
+    assert client_as("device", own).get(url).status_code == 403

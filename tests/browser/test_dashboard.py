@@ -41,6 +41,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(app: Flask) -> Iterator[World]:
     """Two schools: one with four weeks of generated events and pupils in school now."""
+    from attendance.security import admins, tokens
+
     now = utcnow()
     with app.app_context():
         plan = demo.SchoolPlan(name="Hillside Primary", timezone=TZ)
@@ -75,41 +77,15 @@ def world(app: Flask) -> Iterator[World]:
                     temperature=Decimal(temperature),
                 )
             )
-        district, local, token = _accounts(school.id)
+        district = admins.create_admin("district@example.org", PASSWORD, "district")
+        local = admins.create_admin("head@example.org", PASSWORD, "school", school.id)
+        _row, token = tokens.create_token("district", None, "browser tests")
         db.session.commit()
-        world = World(school.id, other.id, pupils[0].id, district, local, token)
+        world = World(school.id, other.id, pupils[0].id, district.email, local.email, token)
         db.session.remove()
     # No app context stays pushed: each request, the server's or the test's, makes its own.
-    with pytest.MonkeyPatch.context() as patch:
-        _stub_admins(patch, world.school_id)
-        yield world
+    yield world
     wipe(app)
-
-
-def _accounts(school_id: int) -> tuple[str, str, str]:
-    return "district@example.org", "head@example.org", ""
-
-
-def _stub_admins(patch: pytest.MonkeyPatch, school_id: int) -> None:
-    # TEMPORARY until attendance.security lands on main.
-    from types import SimpleNamespace
-
-    from attendance.dashboard import auth
-
-    accounts = {
-        1: SimpleNamespace(
-            id=1, email="district@example.org", role="district", school_id=None, disabled=False
-        ),
-        2: SimpleNamespace(
-            id=2, email="head@example.org", role="school", school_id=school_id, disabled=False
-        ),
-    }
-    patch.setattr(auth, "load_admin", accounts.get)
-    patch.setattr(
-        auth,
-        "authenticate",
-        lambda e, p: next((a for a in accounts.values() if a.email == e and p == PASSWORD), None),
-    )
 
 
 def api(app: Flask, world: World, path: str) -> Any:

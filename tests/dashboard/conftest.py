@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import g
 from flask.testing import FlaskClient
 
-from attendance.dashboard import auth
+from attendance.security import admins
+from attendance.security.models import Admin
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
@@ -43,43 +44,36 @@ def client(app, db) -> FreshClient:
     return FreshClient(app, app.response_class, use_cookies=True)
 
 
-@dataclass
-class StubAdmin:
-    id: int
-    email: str
-    password: str
-    role: str
-    school_id: int | None
-    disabled: bool = False
+@pytest.fixture(autouse=True)
+def quick_passwords(monkeypatch):
+    """Cheap argon2 parameters: the tests sign in often, and strength is not under test here."""
+    monkeypatch.setattr(
+        admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 @pytest.fixture
-def make_admin(monkeypatch):
-    """Admin accounts (a stand-in for attendance.security.admins until it lands)."""
-    accounts: dict[int, StubAdmin] = {}
+def make_admin(db):
+    """Admin accounts (attendance.security.admins), with the password PASSWORD."""
+    count = 0
 
-    def authenticate(email: str, password: str):
-        for admin in accounts.values():
-            if admin.email == email and admin.password == password and not admin.disabled:
-                return admin
-        return None
-
-    monkeypatch.setattr(auth, "authenticate", authenticate)
-    monkeypatch.setattr(auth, "load_admin", accounts.get)
-
-    def make(role: str = "district", school_id: int | None = None, **fields: Any) -> StubAdmin:
-        admin = StubAdmin(
-            id=len(accounts) + 1,
-            email=fields.pop("email", f"admin{len(accounts) + 1}@example.org"),
-            password=fields.pop("password", PASSWORD),
-            role=role,
-            school_id=school_id,
-            **fields,
-        )
-        accounts[admin.id] = admin
+    def make(role: str = "district", school_id: int | None = None, **fields: Any) -> Admin:
+        nonlocal count
+        count += 1
+        email = fields.pop("email", f"admin{count}@example.org")
+        admin = admins.create_admin(email, PASSWORD, role, school_id)
+        if fields.pop("disabled", False):
+            admins.set_disabled(admin, True)
+        db.session.commit()
         return admin
 
     return make
+
+
+@pytest.fixture
+def api(client_as):
+    """A client of the JSON API with a district token (to compare the pages with)."""
+    return client_as("district")
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from .conftest import csrf_token
+from attendance.security import admins
+
+from .conftest import PASSWORD, csrf_token
 
 
 @pytest.mark.parametrize(
@@ -46,7 +48,7 @@ def test_login_then_back_to_the_page_asked_for(client, make_admin, make_school):
         "/dashboard/login",
         data={
             "email": admin.email,
-            "password": admin.password,
+            "password": PASSWORD,
             "csrf_token": token,
             "next": f"/dashboard/schools/{school.id}",
         },
@@ -64,7 +66,7 @@ def test_login_never_redirects_off_site(client, make_admin, target):
         "/dashboard/login",
         data={
             "email": admin.email,
-            "password": admin.password,
+            "password": PASSWORD,
             "csrf_token": token,
             "next": target,
         },
@@ -85,7 +87,7 @@ def test_wrong_password_or_disabled_account(client, make_admin, login):
 def test_login_form_without_csrf_token_is_refused(client, make_admin):
     admin = make_admin()
     client.get("/dashboard/login")
-    resp = client.post("/dashboard/login", data={"email": admin.email, "password": admin.password})
+    resp = client.post("/dashboard/login", data={"email": admin.email, "password": PASSWORD})
     assert resp.status_code == 400
     assert "reload the page" in resp.get_data(as_text=True)
     assert client.get("/dashboard/").status_code == 302
@@ -118,12 +120,30 @@ def test_session_cookie_is_permanent_and_idle_limited(app, client, make_admin, l
     assert app.permanent_session_lifetime.total_seconds() <= 3600
 
 
-def test_disabling_an_account_ends_its_sessions(client, make_admin, login):
+def test_disabling_an_account_ends_its_sessions(client, make_admin, login, db):
     admin = make_admin()
     login(admin)
     assert client.get("/dashboard/").status_code == 200
-    admin.disabled = True
+    admins.set_disabled(admin, True)
+    db.session.commit()
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_login_records_the_time(make_admin, login):
+    admin = make_admin()
+    assert admin.last_login_at is None
+    login(admin)
+    assert admin.last_login_at is not None
+
+
+def test_sign_in_attempts_are_rate_limited(app, make_admin, login, monkeypatch):
+    admin = make_admin()
+    monkeypatch.setitem(app.config, "DASHBOARD_LOGIN_LIMIT", "3/minute")
+    statuses = [login(admin, password="wrong password").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    resp = login(admin)  # even the right password, until the minute is over
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "60"
+    assert "Too many sign-in attempts" in resp.get_data(as_text=True)
 
 
 def test_school_admin_sees_only_their_school(client, make_admin, login, make_school):

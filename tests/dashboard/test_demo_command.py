@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from attendance.models import Attendance, School, User
+from attendance.security import admins
 
 
 def test_demo_loads_once(runner, db):
@@ -15,9 +16,22 @@ def test_demo_loads_once(runner, db):
     assert db.session.scalar(select(func.count(User.id))) == 10
     events = db.session.scalar(select(func.count(Attendance.id)))
     assert events > 0
+    assert "Demo login (district admin, every school): demo@example.org / attendance-demo" in (
+        result.output
+    )
+    assert "head@example.org" in result.output
     again = runner.invoke(args=["demo", "--schools", "2", "--users", "5", "--weeks", "2"])
     assert "already has schools" in again.output
     assert db.session.scalar(select(func.count(Attendance.id))) == events
+    assert admins.authenticate("demo@example.org", "attendance-demo") is not None
+
+
+def test_demo_fevers_have_photos(runner, db):
+    runner.invoke(args=["demo", "--schools", "1", "--users", "40", "--weeks", "4"])
+    fevers = db.session.scalars(select(Attendance).where(Attendance.temperature >= 37.5)).all()
+    assert fevers and all(e.image and e.image.startswith("sha256:") for e in fevers)
+    normal = db.session.scalars(select(Attendance).where(Attendance.temperature < 37.5)).first()
+    assert normal.image is None
 
 
 def test_demo_refuses_production(app, runner, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import io
@@ -55,8 +54,8 @@ def range_args(days, granularity="day"):
     return f"from={days[0]}&to={days[-1]}&granularity={granularity}"
 
 
-def aggregate(client, school, query=""):
-    resp = client.get(f"/api/attendances/aggregate/school/{school.id}?{query}&wait=10")
+def aggregate(api, school, query=""):
+    resp = api.get(f"/api/attendances/aggregate/school/{school.id}?{query}&wait=10")
     assert resp.status_code == 200
     return resp.json["data"]
 
@@ -66,7 +65,7 @@ def tiles(page: str) -> dict[str, str]:
     return {key: value.replace("⚠", "").strip() for key, value in found}
 
 
-def test_school_page_tiles_charts_and_panels(client, make_admin, login, hillside):
+def test_school_page_tiles_charts_and_panels(api, client, make_admin, login, hillside):
     school, _pupils, days = hillside
     login(make_admin())
     page = client.get(f"/dashboard/schools/{school.id}?{range_args(days)}").get_data(as_text=True)
@@ -81,7 +80,7 @@ def test_school_page_tiles_charts_and_panels(client, make_admin, login, hillside
         assert f'id="{chart}-data"' in page
     assert 'type="application/json"' in page and "<script>" not in page  # no inline script
     # The presence table: the API's buckets.
-    doc = aggregate(client, school, range_args(days))
+    doc = aggregate(api, school, range_args(days))
     rows = re.findall(r'<tr data-present="(\w+)" data-absent="(\w+)">', page)
     assert rows == [(str(b["present"]), str(b["absent"])) for b in doc["buckets"]]
     assert rows == [("2", "1"), ("0", "3"), ("2", "1")]
@@ -147,7 +146,7 @@ def test_status_endpoint_is_scoped(client, make_admin, login, make_school, db):
 
 
 @pytest.mark.parametrize("granularity", ["day", "week", "month"])
-def test_csv_equals_the_report(client, make_admin, login, hillside, granularity):
+def test_csv_equals_the_report(api, client, make_admin, login, hillside, granularity):
     school, _pupils, days = hillside
     login(make_admin())
     query = range_args(days, granularity)
@@ -155,7 +154,7 @@ def test_csv_equals_the_report(client, make_admin, login, hillside, granularity)
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
-    doc = aggregate(client, school, query)
+    doc = aggregate(api, school, query)
 
     def cell(value):
         return "" if value is None else str(value)
@@ -291,12 +290,12 @@ def test_settings_change_rules_and_closures(client, make_admin, login, make_scho
     assert resp.status_code == 302 and school.closures == []
 
 
-def test_changing_a_setting_changes_the_figures(client, make_admin, login, hillside):
+def test_changing_a_setting_changes_the_figures(api, client, make_admin, login, hillside):
     """Past days come from the day cache; a new rule must not be served stale figures."""
     school, _pupils, days = hillside
     login(make_admin())
     past = f"from={days[0]}&to={days[0]}"
-    assert aggregate(client, school, past)["presences"] == 2  # 5 h > 4 h; now cached
+    assert aggregate(api, school, past)["presences"] == 2  # 5 h > 4 h; now cached
     url = f"/dashboard/schools/{school.id}/settings"
     client.post(
         url,
@@ -344,25 +343,25 @@ def test_settings_form_needs_csrf(client, make_admin, login, make_school):
     assert resp.status_code == 400
 
 
-PNG = base64.b64encode(
-    bytes.fromhex(
-        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-        "1f15c4890000000d49444154789c63f8cfc0f01f0005000201e2267d5c0000000049454e44ae426082"
-    )
-).decode()
-
-
 def test_photo_of_a_fever_event(client, make_admin, login, make_user, make_event, make_school):
+    from attendance.security.images import Upload, save
+    from tests.security.images import png
+
     user = make_user()
-    event = make_event(user=user, image=f"data:image/png;base64,{PNG}")
-    plain = make_event(user=user, image="not a photo")
+    stored = save(Upload(png(2, 2)))
+    event = make_event(user=user, image=stored, temperature=Decimal("38.5"))
+    linked = make_event(user=user, image="https://photos.example/1.jpg")
     login(make_admin(role="school", school_id=user.school_id))
     resp = client.get(f"/dashboard/attendances/{event.id}/photo")
     assert resp.status_code == 200 and resp.mimetype == "image/png"
-    assert resp.data.startswith(b"\x89PNG") and resp.headers["X-Content-Type-Options"] == "nosniff"
-    assert client.get(f"/dashboard/attendances/{plain.id}/photo").status_code == 404
-    elsewhere = make_event(user=make_user(school=make_school(name="B")), image=event.image)
+    assert resp.data.startswith(b"\x89PNG") and resp.cache_control.private
+    assert client.get(f"/dashboard/attendances/{linked.id}/photo").status_code == 404
+    elsewhere = make_event(user=make_user(school=make_school(name="B")), image=stored)
     assert client.get(f"/dashboard/attendances/{elsewhere.id}/photo").status_code == 403
+    day = event.timestamp.date()
+    page = client.get(f"/dashboard/schools/{user.school_id}?from={day}&to={day}")
+    text = page.get_data(as_text=True)
+    assert f'src="/dashboard/attendances/{event.id}/photo"' in text
 
 
 def test_plotly_is_served_from_the_package_with_long_caching(client):
