@@ -6,6 +6,7 @@ import logging
 
 import click
 from flask import Flask, current_app
+from werkzeug.serving import run_simple
 
 
 @click.command("serve")
@@ -19,7 +20,8 @@ def serve_command(host: str, port: int) -> None:
         reap(everything=True)  # reports left unfinished by a previous run of this process
     click.echo(f"attendance is running at http://{host}:{port}/  (Ctrl+C to stop)")
     click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Not app.run(): under the `flask` command it returns at once without serving.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
 
 
 @click.command("demo")
