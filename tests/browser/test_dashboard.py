@@ -239,9 +239,18 @@ def test_phone_sized_screen(world, open_page):
     log_in(page, world.district)
     page.goto(f"/dashboard/schools/{world.school_id}")
     page.charts_drawn("chart-presence", "chart-rate", "chart-arrivals", "chart-temperatures")
-    width = page.tab.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], "the page scrolls sideways on a phone"
     page.screenshot("08-school-phone")
+    for path in (
+        "/dashboard/",
+        f"/dashboard/schools/{world.school_id}",
+        f"/dashboard/schools/{world.school_id}/users",
+        f"/dashboard/schools/{world.school_id}/settings",
+        f"/dashboard/schools/{world.school_id}/users/{world.fever_user_id}",
+    ):
+        page.goto(path)
+        width = page.tab.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} scrolls sideways on a phone"
+    page.screenshot("11-user-phone")
 
 
 def test_progress_bar_then_charts_without_a_reload(app, world, open_page):
