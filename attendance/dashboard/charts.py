@@ -92,6 +92,7 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
         marker={"color": PRESENT},
         text=present,
         textposition="inside",
+        textangle=0,  # a number that does not fit level is hidden (uniformtext), not turned
         hovertemplate="%{x}<br>Present: %{y}<extra></extra>",
     )
     fig.add_bar(
@@ -101,6 +102,7 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
         marker={"color": ABSENT, "pattern": _hatch("/", "white")},
         text=absent,
         textposition="inside",
+        textangle=0,
         hovertemplate="%{x}<br>Absent: %{y}<extra></extra>",
     )
     if any(c is not None for c in closed):
