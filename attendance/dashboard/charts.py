@@ -152,17 +152,22 @@ def rate_line(
         connectgaps=False,
         hovertemplate="%{x}<br>%{y}% present<extra></extra>",
     )
+    _level_line(fig, labels, threshold, f"{threshold:g}% threshold")
+    fig.update_yaxes(title_text="% present", range=[0, 105], ticksuffix="%")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def _level_line(fig: go.Figure, labels: Sequence[str], level: float, name: str) -> None:
+    """A dashed line across a category axis, named in the legend (a threshold to compare with)."""
     fig.add_scatter(
-        name=f"{threshold:g}% threshold",
-        x=labels,
-        y=[threshold] * len(labels),
+        name=name,
+        x=list(labels),
+        y=[level] * len(labels),
         mode="lines",
         line={"color": ABSENT, "dash": "dash", "width": 2},
         hoverinfo="skip",
     )
-    fig.update_yaxes(title_text="% present", range=[0, 105], ticksuffix="%")
-    fig.update_xaxes(type="category")
-    return fig
 
 
 def _clock(minutes: int) -> str:
@@ -312,14 +317,7 @@ def daily_hours(days: Sequence[tuple[dt.date, float]], min_daily_hours: Decimal)
         hovertemplate="%{x}<br>%{y:.2f} h<extra></extra>",
     )
     needed = float(min_daily_hours)
-    fig.add_scatter(
-        name=f"More than {needed:g} h: present",
-        x=labels,
-        y=[needed] * len(labels),
-        mode="lines",
-        line={"color": ABSENT, "dash": "dash", "width": 2},
-        hoverinfo="skip",
-    )
+    _level_line(fig, labels, needed, f"More than {needed:g} h: present")
     fig.update_layout(uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_xaxes(type="category")
     fig.update_yaxes(title_text="Hours", rangemode="tozero")
