@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run demo test lint bench-aggregate bench-ingest clean
+.PHONY: install run demo-data test lint bench-aggregate bench-ingest clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,11 +19,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) demo-data --if-empty --schools 2 --users 200 --timezones Asia/Ho_Chi_Minh,Europe/Paris
+	$(FLASK) demo
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-# More (or other) demo data: make demo DEMO_ARGS="--schools 5 --users 2000 --seed 2"
-demo: $(STAMP)
+# More (or other) generated data: make demo-data DEMO_ARGS="--schools 5 --users 2000 --seed 2"
+demo-data: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) demo-data $(DEMO_ARGS)
 

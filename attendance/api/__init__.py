@@ -11,7 +11,7 @@ from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
-from . import attendances, bulk, reports, schools, users
+from . import attendances, bulk, fever, reports, schools, users
 from .common import BigIdConverter, IdConverter
 
 
@@ -35,7 +35,9 @@ class Api(_Api):
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith("/api"):
-            return error
+            from ..errors import html_error
+
+            return html_error(error)
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or _flatten(data.get("messages")) or {"detail": error.name}
         response: Response = jsonify({"errors": errors})
@@ -70,5 +72,5 @@ def init_app(app: Flask) -> None:
     )
     if plugin.converter is not None:  # set by Api(): the spec is made at once
         plugin.converter.add_attribute_function(bulk.document)
-    for module in (schools, users, attendances, bulk, reports):
+    for module in (schools, users, attendances, bulk, reports, fever):
         api.register_blueprint(module.blp)
