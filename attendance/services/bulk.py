@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from sqlalchemy import and_, any_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql
 
@@ -130,7 +131,7 @@ def record_many(
             first_of[key] = i
         rows.append((i, _row(event, received_at)))
 
-    ids = insert_rows([row for _, row in rows])
+    ids = insert_rows([row for _, row in rows], checked=True)
     photos = {i: e["image"] for i, e in valid if e.get("image") is not None}
     days: set[tuple[int, dt.date]] = set()
     raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
@@ -232,36 +233,78 @@ def _stored_keys_query(school_id: int, keys: list[str]) -> Any:
     )
 
 
-def insert_rows(rows: Sequence[Row]) -> list[int | None]:
+def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | None]:
     """Insert the rows whose key is not stored yet; their ids in order (None: not inserted).
 
     A key that is stored already, or repeats in `rows`, is skipped: its row gets None.
+    `checked`: the caller has already left those out (its look-up is not repeated).
     """
-    if not rows:
-        return []
-    if dialect() == "postgresql":
-        return _insert_postgresql(rows)
-    # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these keys
-    # between the look-up and the insert.
-    taken = set(_stored_keys(r.key for r in rows))
+    ids: list[int | None] = [None] * len(rows)
+    taken = set() if checked or not rows else set(_stored_keys(r.key for r in rows))
     new: list[int] = []
     for n, row in enumerate(rows):
         if row.key is None or row.key not in taken:
             new.append(n)
             if row.key is not None:
                 taken.add(row.key)
-    stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
-    params = [dict(zip(COLUMNS, rows[n].as_tuple(), strict=True)) for n in new]
-    ids: list[int | None] = [None] * len(rows)
-    for n, ident in zip(new, db.session.scalars(stmt, params) if params else [], strict=True):
+    if not new:
+        return ids
+    if dialect() == "postgresql":
+        fresh = _copy_postgresql([rows[n] for n in new])
+        if fresh is None:  # another transaction stored one of the keys meanwhile
+            return _insert_staged(rows)
+    else:
+        # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these
+        # keys between the look-up and the insert.
+        stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
+        params = [dict(zip(COLUMNS, rows[n].as_tuple(), strict=True)) for n in new]
+        fresh = list(db.session.scalars(stmt, params))
+    for n, ident in zip(new, fresh, strict=True):
         ids[n] = ident
     return ids
 
 
-# PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT from it;
-# faster than any INSERT with parameters once batches have thousands of rows. Keyed rows
-# go first, sorted, so concurrent batches lock their keys in one order (no deadlock);
-# unkeyed rows cannot conflict, and take ids in `ord` order (ORDER BY feeds the sequence).
+# PostgreSQL, usually: ids drawn from the sequence, then COPY straight into the table (as
+# fast as COPY gets). Keyed rows go first, sorted, so concurrent batches meet their keys in
+# one order. Should another transaction have stored one of the keys since the look-up,
+# the COPY fails on the unique index, is rolled back to its savepoint, and the rows go the
+# staged way instead: COPY into a temporary table, then INSERT ... ON CONFLICT DO NOTHING.
+_NEXT_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('attendances', 'id')) FROM generate_series(1, %s)"
+)
+_COPY_DIRECT = """
+COPY attendances (
+    id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
+) FROM STDIN
+"""
+
+
+def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
+    """COPY rows whose keys are new; their ids, or None when a key turned out to be taken."""
+    connection = db.session.connection()
+    ids = [ident for (ident,) in connection.exec_driver_sql(_NEXT_IDS, (len(rows),))]
+    order = _key_order(rows)
+    raw: Any = connection.connection.driver_connection  # psycopg.Connection
+    try:
+        with db.session.begin_nested():
+            db.session.connection()  # emits the SAVEPOINT now: the COPY bypasses the session
+            with raw.cursor() as cursor, cursor.copy(_COPY_DIRECT) as copy:
+                for n in order:
+                    copy.write_row((ids[n], *rows[n].as_tuple()))
+    except psycopg.errors.UniqueViolation:
+        return None
+    return ids
+
+
+def _key_order(rows: Sequence[Row]) -> list[int]:
+    """Positions of the keyed rows sorted by key, then of the unkeyed ones in order."""
+    keyed = [n for n, r in enumerate(rows) if r.key is not None]
+    keyed.sort(key=lambda n: rows[n].key)  # type: ignore[arg-type, return-value]
+    return keyed + [n for n, r in enumerate(rows) if r.key is None]
+
+
+# The staged way: unkeyed rows cannot conflict and take ids in `ord` order (ORDER BY
+# feeds the sequence), so they are matched to their ids by sorting.
 _STAGE = """
 DROP TABLE IF EXISTS pg_temp.attendance_stage;
 CREATE TEMPORARY TABLE attendance_stage (
@@ -270,7 +313,7 @@ CREATE TEMPORARY TABLE attendance_stage (
     idempotency_key varchar(200), ord integer
 ) ON COMMIT DROP
 """
-_COPY = """
+_COPY_STAGE = """
 COPY attendance_stage (
     user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key, ord
 ) FROM STDIN
@@ -285,16 +328,13 @@ RETURNING id, school_id, idempotency_key
 """
 
 
-def _insert_postgresql(rows: Sequence[Row]) -> list[int | None]:
-    order = sorted(
-        (n for n, r in enumerate(rows) if r.key is not None),
-        key=lambda n: rows[n].key,  # type: ignore[arg-type, return-value]
-    ) + [n for n, r in enumerate(rows) if r.key is None]
+def _insert_staged(rows: Sequence[Row]) -> list[int | None]:
+    """Insert rows, skipping taken and repeated keys, whoever took them and whenever."""
     connection = db.session.connection()
     connection.exec_driver_sql(_STAGE)
     raw: Any = connection.connection.driver_connection  # psycopg.Connection
-    with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
-        for position, n in enumerate(order):
+    with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:
+        for position, n in enumerate(_key_order(rows)):
             copy.write_row((*rows[n].as_tuple(), position))
     by_key: dict[tuple[int, str], int] = {}
     unkeyed: list[int] = []
