@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_ops(app)
     return app
 
 
@@ -53,6 +54,12 @@ def register_errorhandlers(app: Flask) -> None:
     from . import errors
 
     errors.init_app(app)
+
+
+def register_ops(app: Flask) -> None:
+    from . import ops
+
+    ops.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
-import logging
+import signal
+from typing import Any
 
 import click
 from flask import Flask, current_app
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)  # so `finally` blocks run and child workers are stopped
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve_command(host: str, port: int) -> None:
-    """Serve the app with the embedded defaults (for `make run`; use gunicorn in production)."""
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes to start beside the web server when REDIS_URL is set.",
+)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the app with the embedded defaults (for `make run`; use gunicorn in production).
+
+    With REDIS_URL set it also starts `--workers` RQ worker processes and stops them
+    (gracefully) when it stops; without it, report jobs run inside this process.
+    """
+    from .ops.procs import Children
+
+    children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
-    click.echo(f"attendance is running at http://{host}:{port}/  (Ctrl+C to stop)")
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    elif workers:
+        children = Children(workers, grace=current_app.config["REPORT_CHUNK_TIMEOUT"] + 30)
+        children.start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    extra = f" with {workers} worker process(es)" if children else ""
+    click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
+    try:
+        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        if children is not None:
+            click.echo("stopping the worker processes (each finishes its current job)")
+            children.stop()
 
 
 @click.command("worker")
@@ -28,10 +57,20 @@ def serve_command(host: str, port: int) -> None:
 @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 @click.option("--reaper-interval", default=5.0, show_default=True, type=float)
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Run this many worker processes (restarted if one dies, stopped together).",
+)
 def worker_command(
-    queues: tuple[str, ...], burst: bool, name: str | None, reaper_interval: float
+    queues: tuple[str, ...], burst: bool, name: str | None, reaper_interval: float, count: int
 ) -> None:
-    """Run an RQ worker for the report jobs (needs REDIS_URL)."""
+    """Run an RQ worker for the report jobs (needs REDIS_URL).
+
+    SIGTERM (or Ctrl+C) lets the running job finish, then the worker exits.
+    """
     from redis import Redis
 
     from .jobs.worker import AttendanceWorker
@@ -39,16 +78,25 @@ def worker_command(
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.UsageError("REDIS_URL is not set: without it, jobs run inside the web process")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if count > 1:
+        if burst or name:
+            raise click.UsageError("--count runs long-lived, self-named workers")
+        from .ops.procs import Children, supervise
+
+        extra = [a for q in queues for a in ("--queues", q)]
+        extra += ["--reaper-interval", str(reaper_interval)]
+        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        supervise(Children(count, extra, grace=grace))
+        return
     worker = AttendanceWorker(
         list(queues or current_app.config["RQ_QUEUES"]),
         connection=Redis.from_url(url),
         name=name,
         app=current_app._get_current_object(),  # type: ignore[attr-defined]
         reaper_interval=reaper_interval,
+        worker_ttl=int(current_app.config["WORKER_TTL"]),
     )
+    # Logging is set up by the app (attendance.ops.logs): RQ's lines go through it too.
     worker.work(burst=burst, with_scheduler=False)
 
 

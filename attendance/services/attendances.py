@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Attendance, School, utcnow
+from ..signals import attendances_recorded
 from . import ServiceError
 from .users import get_active
 
@@ -62,6 +63,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Att
             raise
         return existing, False
     touch_day(event)
+    attendances_recorded.send(None, count=1)
     return event, True
 
 
