@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint bench-aggregate bench-ingest clean
+.PHONY: install run test lint bench-aggregate clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,3 +31,6 @@ test: lint
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench-aggregate: $(STAMP)
+	$(PY) tools/bench_aggregate.py

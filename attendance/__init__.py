@@ -23,6 +23,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "attendance.sqlite")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Sessions in UTC: instants come back as datetime.timezone.utc, nothing to convert.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {"options": "-c timezone=UTC", **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     settings.check(app.config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.debug = app.config["ATTENDANCE_ENV"] == "development" and app.debug

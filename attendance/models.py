@@ -59,6 +59,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
+        if value.tzinfo is dt.UTC:
+            return value
         return value.astimezone(dt.UTC)
 
 
@@ -195,7 +197,8 @@ class Report(Model):
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     rescues: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Large documents, deferred: loaded only where read.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -220,7 +223,7 @@ class ReportChunk(Model):
     # A running chunk whose lease has passed lost its worker: the reaper runs it again.
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
-    results: Mapped[list[Any] | None] = mapped_column(JSON)
+    results: Mapped[list[Any] | None] = mapped_column(JSON, deferred=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     report: Mapped[Report] = relationship(back_populates="chunks")
@@ -237,5 +240,5 @@ class DaySummary(Model):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     generation: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
-    results: Mapped[list[Any]] = mapped_column(JSON)
+    results: Mapped[list[Any]] = mapped_column(JSON, deferred=True)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -47,8 +47,9 @@ WITH params AS (
 counted AS (
     SELECT d::date AS day
     FROM params p, generate_series(p.d0, p.d1, interval '1 day') AS d
-    WHERE extract(isodow FROM d)::int IN (SELECT jsonb_array_elements_text(s.school_days::jsonb)::int
-                                           FROM schools s WHERE s.id = p.school_id)
+    WHERE extract(isodow FROM d)::int IN (
+            SELECT jsonb_array_elements_text(s.school_days::jsonb)::int
+            FROM schools s WHERE s.id = p.school_id)
       AND d::date NOT IN (SELECT c.date FROM closures c WHERE c.school_id = p.school_id)
 ),
 ev AS (
@@ -80,9 +81,10 @@ present_days AS (
       AND d.day IN (SELECT day FROM counted)
     GROUP BY d.user_id
 )
-SELECT count(*) FILTER (WHERE coalesce(pd.n, 0)::numeric / (SELECT count(*) FROM counted) > p.ratio),
-       count(*) FILTER (WHERE NOT coalesce(pd.n, 0)::numeric / (SELECT count(*) FROM counted) > p.ratio)
-FROM users u CROSS JOIN params p LEFT JOIN present_days pd ON pd.user_id = u.id
+SELECT count(*) FILTER (WHERE coalesce(pd.n, 0)::numeric / c.n > p.ratio),
+       count(*) FILTER (WHERE NOT coalesce(pd.n, 0)::numeric / c.n > p.ratio)
+FROM users u CROSS JOIN params p CROSS JOIN (SELECT count(*) AS n FROM counted) c
+LEFT JOIN present_days pd ON pd.user_id = u.id
 WHERE u.school_id = p.school_id AND u.deleted_at IS NULL
 """
 
@@ -91,7 +93,9 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def load(conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz: str) -> tuple[int, int]:
+def load(
+    conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz: str
+) -> tuple[int, int]:
     """One school, `users` pupils and their month of events, with COPY."""
     plan = demo.school_plans(1, [tz], seed=42)[0]
     with conn.cursor() as cur:
@@ -119,7 +123,9 @@ def load(conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz:
             "COPY attendances (user_id, school_id, type, timestamp, temperature, received_at,"
             " idempotency_key) FROM STDIN"
         ) as copy:
-            for e in tqdm(events, desc="loading events", unit="ev", total=demo.count_estimate(users, 21)):
+            for e in tqdm(
+                events, desc="loading events", unit="ev", total=demo.count_estimate(users, 21)
+            ):
                 copy.write_row((ids[e.user_key], school_id, e.type, e.timestamp, e.temperature,
                                 e.timestamp, e.client_event_id))  # fmt: skip
                 count += 1
@@ -137,12 +143,16 @@ def get(url: str) -> tuple[int, dict, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--month", default="2026-10", help="a past month, YYYY-MM")
     parser.add_argument("--timezone", default="Europe/Berlin")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5, help="timings of the warm and baseline runs")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timings of the warm and baseline runs"
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--port", type=int, default=18_321)
@@ -157,26 +167,53 @@ def main() -> int:
         admin.execute(f"CREATE DATABASE {dbname}")
     url = f"{args.pg}/{dbname}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": args.redis}
-    subprocess.run(["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL
+    )
     run([sys.executable, "-m", "flask", "--app", "attendance", "db", "upgrade"], env)
 
     with psycopg.connect(url) as conn:
         began = time.perf_counter()
         school_id, events = load(conn, args.users, start, end, args.timezone)
-        print(f"loaded {events:,} events for {args.users:,} users in {time.perf_counter() - began:.1f}s")
+        took = time.perf_counter() - began
+        print(f"loaded {events:,} events for {args.users:,} users in {took:.1f}s")
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM closures WHERE school_id = %s", (school_id,))
             closures = cur.fetchone()[0]  # type: ignore[index]
 
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{args.port}", "wsgi:app"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{args.port}",
+                "wsgi:app",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
     ] + [
         subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "attendance", "worker", "--name", f"bench-{i}"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "attendance",
+                "worker",
+                "--name",
+                f"bench-{i}",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for i in range(args.workers)
     ]
@@ -189,13 +226,17 @@ def main() -> int:
             except OSError:
                 time.sleep(0.1)
         time.sleep(1.0)  # let the workers register
-        report = f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}&wait=60"
+        report = (
+            f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}&wait=60"
+        )
 
         status, cold_doc, cold = get(report + "&granularity=month")
-        assert status == 200 and cold_doc["status"] == "finished", cold_doc
+        if status != 200 or cold_doc["status"] != "finished":
+            raise SystemExit(f"cold report did not finish: {cold_doc}")
         warm = [get(report + "&granularity=month")[2] for _ in range(args.repeat)]
         status, week_doc, by_week = get(report + "&granularity=week")
-        assert status == 200 and week_doc["status"] == "finished", week_doc
+        if status != 200 or week_doc["status"] != "finished":
+            raise SystemExit(f"week report did not finish: {week_doc}")
 
         baseline, figures = [], None
         with psycopg.connect(url) as conn:

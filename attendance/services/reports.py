@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import undefer
 
 from .. import presence
 from ..extensions import db
@@ -249,7 +250,9 @@ def plan(report_id: str) -> list[dt.date]:
     cached = {
         s.day: s
         for s in db.session.scalars(
-            select(DaySummary).where(
+            select(DaySummary)
+            .options(undefer(DaySummary.results))
+            .where(
                 DaySummary.school_id == school.id,
                 DaySummary.day.between(report.start, min(report.end, today)),
                 DaySummary.generation == school.generation,
@@ -371,7 +374,10 @@ def finalize(report_id: str) -> str:
     user_ids = db.session.scalars(
         select(User.id).where(User.school_id == school.id, User.deleted_at.is_(None))
     ).all()
-    days = {c.day: decode(c.day, c.results or []) for c in chunks}
+    rows = db.session.execute(
+        select(ReportChunk.day, ReportChunk.results).where(ReportChunk.report_id == report.id)
+    )
+    days = {day: decode(day, results or []) for day, results in rows}
     figures = presence.aggregate(
         user_ids, days, report.start, report.end, report.granularity, rules_for(school), report.now
     )
