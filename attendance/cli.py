@@ -43,7 +43,11 @@ def serve_command(host: str, port: int, workers: int) -> None:
     extra = f" with {workers} worker process(es)" if children else ""
     click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
     try:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Not app.run(): under the `flask` command it returns at once without serving.
+        from werkzeug.serving import run_simple
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if children is not None:
             click.echo("stopping the worker processes (each finishes its current job)")
