@@ -1,4 +1,5 @@
-# Two commands do all the set-up: `make run` serves the app on embedded defaults,
+# Two commands do all the set-up: `make run` serves the app on embedded defaults
+# (and, when REDIS_URL is set, starts $(WORKERS) report worker processes beside it),
 # `make test` passes the tests. Each creates .venv and installs what it needs.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,8 +7,9 @@ FLASK := $(VENV)/bin/flask --app attendance
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
+WORKERS ?= 1
 
-.PHONY: install run test lint bench-aggregate clean
+.PHONY: install run run-web run-workers test lint bench-aggregate clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +21,14 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) serve --host $(HOST) --port $(PORT)
+	$(FLASK) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# Production-like processes, one terminal each (or the Procfile under a process manager).
+run-web: $(STAMP)
+	PORT=$(PORT) HOST=$(HOST) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+run-workers: $(STAMP)
+	$(FLASK) worker --count $(WORKERS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -65,11 +65,11 @@ def postgres(app_config: dict[str, Any]) -> str:
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], Path]]]:
-    """Start `flask --app attendance ...` processes; output goes to a file per process."""
+    """Start `flask --app attendance ...` (or `-m module`) processes, output to a file each."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(
-        args: list[str], env: dict[str, str], **config: Any
+        args: list[str], env: dict[str, str], module: str = "flask", **config: Any
     ) -> tuple[subprocess.Popen[bytes], Path]:
         out = tmp_path / f"proc-{len(procs)}.log"
         environ = {
@@ -79,7 +79,13 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
         }
         with open(out, "wb") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "attendance", *args],
+                [
+                    sys.executable,
+                    "-m",
+                    module,
+                    *(["--app", "attendance"] if module == "flask" else []),
+                    *args,
+                ],
                 env=environ,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

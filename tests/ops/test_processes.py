@@ -116,3 +116,37 @@ def test_worker_count_runs_and_stops_n_processes(db, postgres, redis_url, spawn)
     os.kill(parent.pid, signal.SIGTERM)
     assert parent.wait(timeout=20) == 0
     assert workers(redis_url) == {}, log.read_text()
+
+
+def test_gunicorn_processes_share_their_metrics(db, postgres, spawn, tmp_path):
+    port = free_port()
+    env = {
+        "DATABASE_URL": postgres,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    web, log = spawn(["-c", "gunicorn.conf.py", "wsgi:app"], env, module="gunicorn")
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for("gunicorn", up)
+    for _ in range(40):  # a new connection each: both processes answer some
+        assert httpx.get(f"{base}/api/openapi.json").status_code == 200
+    text = httpx.get(f"{base}/metrics").text
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("attendance_http_requests_total{") and 'route="/api/openapi.json"' in x
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 40
+    # Each process counted in its own file; the scrape added them up.
+    assert len(list((tmp_path / "metrics").glob("counter_*.db"))) >= 2, log.read_text()
+    os.kill(web.pid, signal.SIGTERM)
+    assert web.wait(timeout=40) == 0
