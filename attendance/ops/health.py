@@ -82,10 +82,10 @@ def probe_redis(app: Flask) -> Any:
 # -- the checks --------------------------------------------------------------------------
 
 
-def migration_heads(app: Flask) -> set[str]:
-    """The head revisions of the migration scripts (read once: they do not change)."""
-    heads: set[str] | None = app.extensions.get("attendance.ops.heads")
-    if heads is None:
+def _scripts(app: Flask) -> Any:
+    """The migration scripts (read once: they do not change while the process runs)."""
+    script = app.extensions.get("attendance.ops.scripts")
+    if script is None:
         from alembic.config import Config
         from alembic.script import ScriptDirectory
 
@@ -95,13 +95,33 @@ def migration_heads(app: Flask) -> set[str]:
             directory = os.path.join(os.path.dirname(app.root_path), directory)
         config = Config()
         config.set_main_option("script_location", directory)
-        heads = set(ScriptDirectory.from_config(config).get_heads())
+        script = ScriptDirectory.from_config(config)
+        app.extensions["attendance.ops.scripts"] = script
+    return script
+
+
+def migration_heads(app: Flask) -> set[str]:
+    """The head revisions of the migration scripts."""
+    heads: set[str] | None = app.extensions.get("attendance.ops.heads")
+    if heads is None:
+        heads = set(_scripts(app).get_heads())
         app.extensions["attendance.ops.heads"] = heads
     return heads
 
 
+def _known(app: Flask, revision: str) -> bool:
+    try:
+        return _scripts(app).get_revision(revision) is not None
+    except Exception:
+        return False
+
+
 def check_database(app: Flask) -> tuple[Check, Check]:
-    """The database answers SELECT 1, and its schema is at the scripts' head."""
+    """The database answers SELECT 1, and its schema is at the scripts' head (or newer).
+
+    Newer: during a rolling deploy the new release migrates first, and the old release's
+    processes, still serving, must stay ready (migrations are expand-then-contract).
+    """
     from alembic.migration import MigrationContext
 
     try:
@@ -111,14 +131,18 @@ def check_database(app: Flask) -> tuple[Check, Check]:
     except Exception as error:
         failed = _failed("unreachable", error)
         return failed, Check(False, "unknown: the database is unreachable")
+    reachable = Check(True, "reachable")
     try:
         heads = migration_heads(app)
     except Exception as error:
-        return Check(True, "reachable"), _failed("migration scripts not found", error)
+        return reachable, _failed("migration scripts not found", error)
     if current == heads:
-        return Check(True, "reachable"), Check(True, f"at head {', '.join(sorted(heads))}")
+        return reachable, Check(True, f"at head {', '.join(sorted(heads))}")
+    newer = sorted(rev for rev in current if not _known(app, rev))
+    if newer:
+        return reachable, Check(True, f"ahead of this release: database at {', '.join(newer)}")
     have = ", ".join(sorted(current)) or "none"
-    return Check(True, "reachable"), Check(
+    return reachable, Check(
         False, f"not at head: database at {have}, code expects {', '.join(sorted(heads))}"
     )
 

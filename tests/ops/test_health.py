@@ -143,3 +143,20 @@ def test_worker_health_without_redis_fails(db, make_app):
         assert time.monotonic() - started < 5
         assert result.exit_code == 1
         assert "s3cret" not in result.output
+
+
+def test_a_schema_newer_than_the_code_stays_ready(db, make_app):
+    """A rolling deploy: the new release migrated; the old one keeps serving."""
+    from sqlalchemy import text
+
+    [current] = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    db.session.execute(text("UPDATE alembic_version SET version_num = '0099_newer'"))
+    db.session.commit()
+    try:
+        resp = make_app().test_client().get("/readyz")
+        assert resp.status_code == 200
+        reason = resp.get_json()["checks"]["migrations"]["reason"]
+        assert reason == "ahead of this release: database at 0099_newer"
+    finally:
+        db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+        db.session.commit()
