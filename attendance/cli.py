@@ -68,8 +68,28 @@ def serve_command(host: str, port: int, workers: int) -> None:
     type=click.IntRange(min=1),
     help="Run this many worker processes (restarted if one dies, stopped together).",
 )
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    envvar="WORKER_METRICS_PORT",
+    help="Serve the workers' Prometheus metrics on this port (for nodes without a web process).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="WORKER_METRICS_HOST",
+    help="Address for --metrics-port (0.0.0.0 to be scraped from elsewhere; set METRICS_TOKEN).",
+)
 def worker_command(
-    queues: tuple[str, ...], burst: bool, name: str | None, reaper_interval: float, count: int
+    queues: tuple[str, ...],
+    burst: bool,
+    name: str | None,
+    reaper_interval: float,
+    count: int,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Run an RQ worker for the report jobs (needs REDIS_URL).
 
@@ -78,25 +98,34 @@ def worker_command(
     from redis import Redis
 
     from .jobs.worker import AttendanceWorker
+    from .ops import metrics
 
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.UsageError("REDIS_URL is not set: without it, jobs run inside the web process")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     if count > 1:
         if burst or name:
             raise click.UsageError("--count runs long-lived, self-named workers")
         from .ops.procs import Children, supervise
 
+        if metrics_port is not None:
+            # The children count into files there; this process adds them up when scraped.
+            path = metrics.multiprocess_dir() or metrics.private_multiprocess_dir()
+            metrics.clean_multiprocess_dir(path)
+            metrics.serve_worker_metrics(app, metrics_host, metrics_port, path)
         extra = [a for q in queues for a in ("--queues", q)]
         extra += ["--reaper-interval", str(reaper_interval)]
         grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
         supervise(Children(count, extra, grace=grace))
         return
+    if metrics_port is not None:
+        metrics.serve_worker_metrics(app, metrics_host, metrics_port, metrics.multiprocess_dir())
     worker = AttendanceWorker(
         list(queues or current_app.config["RQ_QUEUES"]),
         connection=Redis.from_url(url),
         name=name,
-        app=current_app._get_current_object(),  # type: ignore[attr-defined]
+        app=app,
         reaper_interval=reaper_interval,
         worker_ttl=int(current_app.config["WORKER_TTL"]),
     )

@@ -240,6 +240,15 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def private_multiprocess_dir() -> str:
+    """A fresh directory for this process's children, set in the environment they inherit."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="attendance-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def scrape_registry(app: Flask) -> CollectorRegistry:
     """What a scrape reads: every process's counts (or this one's), and the live figures."""
     registry = CollectorRegistry()
@@ -259,16 +268,24 @@ def _networks(value: Any) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     return [ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip()]
 
 
-def _allowed() -> bool:
-    token = current_app.config.get("METRICS_TOKEN")
-    header = request.headers.get("Authorization", "")
-    if token and header[:7].lower() == "bearer ":
-        return hmac.compare_digest(header[7:].strip().encode(), str(token).encode())
+def may_read(token: str | None, networks: list[Any], authorization: str, address: str) -> bool:
+    """The right token, or (without a token in the request) an allowed network."""
+    if token and authorization[:7].lower() == "bearer ":
+        return hmac.compare_digest(authorization[7:].strip().encode(), str(token).encode())
     try:
-        addr = ipaddress.ip_address(request.remote_addr or "")
+        addr = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(addr in net for net in current_app.extensions["attendance.ops.metrics_allow"])
+    return any(addr in net for net in networks)
+
+
+def _allowed() -> bool:
+    return may_read(
+        current_app.config.get("METRICS_TOKEN"),
+        current_app.extensions["attendance.ops.metrics_allow"],
+        request.headers.get("Authorization", ""),
+        request.remote_addr or "",
+    )
 
 
 @bp.route("/metrics")
@@ -313,3 +330,52 @@ def clean_multiprocess_dir(path: str) -> None:
 
 
 _PID_FILE = re.compile(r"[a-z_]+_(\d+)\.db")
+
+
+# -- a worker node's own endpoint ----------------------------------------------------------
+
+
+def serve_worker_metrics(app: Flask, host: str, port: int, path: str | None) -> Any:
+    """Serve this process's counts (or, with `path`, those of every process writing there)
+    on host:port, behind the same token and networks as /metrics; returns the server.
+
+    For worker-only nodes, whose counts no web process can read.
+    """
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client.exposition import make_wsgi_app
+
+    registry = CollectorRegistry()
+    if path:
+        multiprocess.MultiProcessCollector(registry, path=path)
+    else:
+        registry.register(_Local())
+    exporter = make_wsgi_app(registry)
+    token = app.config.get("METRICS_TOKEN")
+    networks = _networks(app.config["METRICS_ALLOW"])
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        allowed = may_read(
+            token,
+            networks,
+            environ.get("HTTP_AUTHORIZATION", ""),
+            environ.get("REMOTE_ADDR", ""),
+        )
+        if not allowed:
+            start_response("401 Unauthorized" if token else "403 Forbidden", [])
+            return [b""]
+        return exporter(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a scrape every few seconds is not news
+
+    class Threaded(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    server = make_server(host, port, guarded, server_class=Threaded, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("worker metrics on http://%s:%d/metrics", host, server.server_port)
+    return server

@@ -109,10 +109,47 @@ def test_serve_starts_and_stops_its_workers(db, postgres, redis_url, spawn):
     assert workers(redis_url) == {}, log.read_text()
 
 
-def test_worker_count_runs_and_stops_n_processes(db, postgres, redis_url, spawn):
-    env = {"DATABASE_URL": postgres, "REDIS_URL": redis_url}
-    parent, log = spawn(["worker", "--count", "2", "--reaper-interval", "1"], env)
+def test_worker_count_runs_n_processes_and_serves_their_metrics(
+    db, make_app, make_user, postgres, redis_url, spawn
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from attendance.jobs import reports as jobs
+
+    school_id = make_user().school_id
+    db.session.rollback()
+    port = free_port()
+    env = {
+        "DATABASE_URL": postgres,
+        "REDIS_URL": redis_url,
+        "METRICS_TOKEN": "worker-metrics-token",
+        "METRICS_ALLOW": "",  # the token only, even from loopback
+    }
+    args = ["worker", "--count", "2", "--reaper-interval", "1", "--metrics-port", str(port)]
+    parent, log = spawn(args, env)
     wait_for("two workers", lambda: len(workers(redis_url)) == 2)
+    app = make_app(REDIS_URL=redis_url, JOBS_SYNCHRONOUS=False)
+    with app.app_context():
+        school = _db.session.get_one(School, school_id)
+        report_id = jobs.submit(school, DAY, DAY + dt.timedelta(days=1), "day").id
+        _db.session.remove()
+
+    def finished() -> bool:
+        db.session.rollback()
+        return db.session.get(Report, report_id).status == "finished"
+
+    wait_for("the report to finish", finished)
+    url = f"http://127.0.0.1:{port}/metrics"
+    assert httpx.get(url).status_code == 401
+    text = httpx.get(url, headers={"Authorization": "Bearer worker-metrics-token"}).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    ok_chunks = ("attendance_jobs_total", (("function", "compute_day"), ("status", "ok")))
+    assert samples[ok_chunks] == 2, log.read_text()
+    assert samples[("attendance_day_cache_misses_total", ())] == 2
     os.kill(parent.pid, signal.SIGTERM)
     assert parent.wait(timeout=20) == 0
     assert workers(redis_url) == {}, log.read_text()
