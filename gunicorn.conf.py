@@ -29,6 +29,24 @@ max_requests_jitter = 500
 # gunicorn's access log would say the same thing again, less well.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines (start, worker boot and exit) in the app's format, through the one
+# handler on the root logger that the app also uses (attendance.ops.logs).
+_formatter = (
+    "attendance.ops.logs.TextFormatter"
+    if os.environ.get("LOG_FORMAT", "json").lower() == "text"
+    else "attendance.ops.logs.JsonFormatter"
+)
+logconfig_dict = {
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # With a logconfig, gunicorn writes access lines again: drop them (see accesslog).
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        "alembic.runtime.plugins": {"level": "WARNING"},  # one INFO line per plugin loaded
+    },
+    "handlers": {"stderr": {"class": "attendance.ops.logs.StderrHandler", "formatter": "app"}},
+    "formatters": {"app": {"()": _formatter}},
+}
 # Not preloaded: each process creates the app after the fork, so no database or Redis
 # connection made in the master is shared by its children. It costs a little memory.
 preload_app = False

@@ -119,3 +119,5 @@ def configure(app: Flask) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(str(app.config["LOG_LEVEL"]).upper())
+    # Alembic announces each of its plugins at INFO whenever a process loads it.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -187,3 +187,8 @@ def test_gunicorn_processes_share_their_metrics(db, postgres, spawn, tmp_path):
     assert len(list((tmp_path / "metrics").glob("counter_*.db"))) >= 2, log.read_text()
     os.kill(web.pid, signal.SIGTERM)
     assert web.wait(timeout=40) == 0
+    # gunicorn's own lines and the app's are JSON, each request logged once.
+    lines = json_lines(log.read_text())
+    assert any(x["logger"] == "gunicorn.error" and "Booting worker" in x["message"] for x in lines)
+    requests = [x for x in lines if x.get("route") == "/api/openapi.json"]
+    assert len(requests) == 40
