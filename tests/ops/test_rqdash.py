@@ -41,6 +41,7 @@ def test_district_admins_read_the_queues(db, make_app, redis_url, admitted):
     client = app.test_client()
     page = client.get("/ops/rq/")
     assert page.status_code == 200 and b"RQ" in page.data
+    assert "'unsafe-eval'" in page.headers["Content-Security-Policy"]  # its templates need it
     queues = client.get("/ops/rq/0/data/queues.json")
     assert queues.status_code == 200
     assert "queues" in queues.get_json()
