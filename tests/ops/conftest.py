@@ -25,7 +25,14 @@ CLOSED_REDIS = "redis://:s3cret-pw@127.0.0.1:1/0"
 
 @pytest.fixture
 def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
-    """Apps like the session's, with overrides; their pools are closed afterwards."""
+    """Apps like the session's, with overrides; their pools are closed afterwards.
+
+    Making an app configures the root logger; the test's changes to it are undone.
+    """
+    import logging
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     made: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
@@ -36,6 +43,8 @@ def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
     yield make
     for app in made:
         dispose(app)
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture
