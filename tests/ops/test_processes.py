@@ -81,6 +81,13 @@ def test_sigterm_lets_the_running_chunk_finish(db, make_app, make_user, postgres
     wait_for("the report to finish", finished)
 
 
+def serving(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,13 +100,7 @@ def test_serve_starts_and_stops_its_workers(db, postgres, redis_url, spawn):
     serve, log = spawn(["serve", "--port", str(port), "--workers", "2"], env)
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for("the web server", up)
+    wait_for("the web server", lambda: serving(base))
     wait_for("two workers", lambda: len(workers(redis_url)) == 2)
     ready = httpx.get(f"{base}/readyz")
     assert ready.status_code == 200, ready.text
@@ -167,13 +168,7 @@ def test_gunicorn_processes_share_their_metrics(db, postgres, spawn, tmp_path):
     web, log = spawn(["-c", "gunicorn.conf.py", "wsgi:app"], env, module="gunicorn")
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for("gunicorn", up)
+    wait_for("gunicorn", lambda: serving(base))
     for _ in range(40):  # a new connection each: both processes answer some
         assert httpx.get(f"{base}/api/openapi.json").status_code == 200
     text = httpx.get(f"{base}/metrics").text
@@ -192,3 +187,18 @@ def test_gunicorn_processes_share_their_metrics(db, postgres, spawn, tmp_path):
     assert any(x["logger"] == "gunicorn.error" and "Booting worker" in x["message"] for x in lines)
     requests = [x for x in lines if x.get("route") == "/api/openapi.json"]
     assert len(requests) == 40
+
+
+def test_serve_without_redis_is_one_process(db, app_config, spawn):
+    port = free_port()
+    env = {"DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": ""}
+    serve, log = spawn(["serve", "--port", str(port)], env)
+    base = f"http://127.0.0.1:{port}"
+
+    wait_for("the web server", lambda: serving(base))
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"database", "migrations"}
+    os.kill(serve.pid, signal.SIGTERM)
+    assert serve.wait(timeout=20) == 0
+    assert "worker process" not in log.read_text()
