@@ -164,3 +164,22 @@ def test_text_format(db, make_app, capsys):
 def test_an_unknown_format_is_refused(make_app):
     with pytest.raises(RuntimeError, match="LOG_FORMAT"):
         make_app(LOG_FORMAT="xml")
+
+
+def test_a_crash_is_logged_once_with_its_request_id(db, make_app, capsys):
+    app = make_app(LOG_FORMAT="json", PROPAGATE_EXCEPTIONS=False)
+
+    @app.route("/crash")
+    def crash():
+        raise RuntimeError(f"failed talking to postgresql://app:hunter2@db/x as Bearer {TOKEN}")
+
+    capsys.readouterr()
+    resp = app.test_client().get("/crash", headers={"X-Request-ID": "crash-1"})
+    assert resp.status_code == 500 and resp.headers["X-Request-ID"] == "crash-1"
+    err = capsys.readouterr().err
+    lines = json_lines(err)
+    [error] = [x for x in lines if x["level"] == "error"]
+    assert error["request_id"] == "crash-1" and "RuntimeError" in error["exc"]
+    [line] = request_lines(err)
+    assert line["status"] == 500 and line["route"] == "/crash"
+    assert "hunter2" not in err and TOKEN not in err
