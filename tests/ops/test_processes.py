@@ -15,6 +15,7 @@ import pytest
 
 from attendance.extensions import db as _db
 from attendance.models import Report, ReportChunk, School
+from attendance.ops import context
 
 from .conftest import json_lines
 
@@ -50,9 +51,13 @@ def test_sigterm_lets_the_running_chunk_finish(db, make_app, make_user, postgres
     # Each chunk sleeps 3 s before computing: the SIGTERM lands in the middle of one.
     worker, log = spawn(args, env, REPORT_FAULTS={"chunk_sleep": 3}, LOG_FORMAT="json")
     app = make_app(REDIS_URL=redis_url, JOBS_SYNCHRONOUS=False)
-    with app.app_context():
-        report_id = jobs.submit(_db.session.get_one(School, school_id), DAY, DAY, "day").id
-        _db.session.remove()
+    token = context.request_id.set("trace-rq-1")  # as a web request would have it
+    try:
+        with app.app_context():
+            report_id = jobs.submit(_db.session.get_one(School, school_id), DAY, DAY, "day").id
+            _db.session.remove()
+    finally:
+        context.request_id.reset(token)
     chunk_job = wait_for(
         "the worker to start the chunk",
         lambda: (workers(redis_url).get("graceful-0") or "").startswith(f"report-{report_id}-day-"),
@@ -70,6 +75,8 @@ def test_sigterm_lets_the_running_chunk_finish(db, make_app, make_user, postgres
     lines = json_lines(log.read_text())
     done = [x for x in lines if x.get("event") == "job" and x["function"] == "compute_day"]
     assert [(x["status"], x["report_id"]) for x in done] == [("ok", report_id)]
+    # The request id went from the request to the plan job, and from it to the chunk.
+    assert done[0]["request_id"] == "trace-rq-1"
     assert any("warm shut down" in x["message"] for x in lines)
     # The final step was left in the queue, not lost: the next worker finishes the report.
     spawn(["worker", "--name", "graceful-1", "--reaper-interval", "1"], env)
