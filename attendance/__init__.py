@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "attendance.sqlite")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    _fast_json(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # Sessions in UTC: instants come back as datetime.timezone.utc, nothing to convert.
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
@@ -37,6 +38,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_ops(app)
     return app
+
+
+def _json_dumps(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def _fast_json(app: Flask) -> None:
+    """orjson for the database's JSON columns: report chunks hold thousands of rows each."""
+    import orjson
+
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    options.setdefault("json_serializer", _json_dumps)
+    options.setdefault("json_deserializer", orjson.loads)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,6 +22,8 @@ _US, _HOUR, _ONE_DAY = timedelta(microseconds=1), timedelta(hours=1), timedelta(
 
 def _utc(ts: datetime, what: str = "timestamp") -> datetime:
     """Return the aware instant ts in UTC; naive values are refused, not guessed."""
+    if ts.tzinfo is UTC:
+        return ts  # the common case (the database hands back UTC): nothing to convert
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {ts!r}")
     # Why UTC: datetimes sharing one tzinfo compare and subtract by wall clock,
@@ -35,16 +38,22 @@ def _as_decimal(value: object, name: str) -> Decimal:
         value = repr(value)
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise TypeError(f"{name} must be a Decimal, got {value!r}")
-    result = Decimal(value)
+    try:
+        result = Decimal(value)
+    except ArithmeticError:  # decimal.InvalidOperation for text that is no number
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not result.is_finite() or result < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return result
 
 
-@cache
+_zone = cache(ZoneInfo)  # ZoneInfo's own cache is weak: keep the zones in use alive
+
+
 def zone(name: str) -> ZoneInfo:
     """Return the ZoneInfo for an IANA name (cached; unknown names raise)."""
-    return ZoneInfo(name)
+    # A typed wrapper: a cache-decorated function would accept any argument for mypy.
+    return _zone(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +215,13 @@ def _constant_offset_spans(
     return spans
 
 
-@lru_cache(maxsize=65536)
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    """UTC instants [start, end) holding exactly the instants whose local date is day."""
+    """UTC [start, end) holding exactly the instants whose local date is day (see below)."""
+    return _day_bounds(day, tz)
+
+
+@lru_cache(maxsize=65536)
+def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     # Why not "midnight to midnight": local midnight can be skipped (Santiago),
     # repeated, or crossed backwards by a transition (Goose Bay until 2010 fell back
     # from 00:01 to 23:01). Each constant-offset span contributes an exact piece.
@@ -236,10 +249,25 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return jump, jump
 
 
+@lru_cache(maxsize=256)
+def _threshold_us(min_daily_hours: Decimal) -> int:
+    """floor(min_daily_hours in microseconds): for a whole number x of microseconds,
+    x > t exactly when x > floor(t), so one integer comparison decides rule 3."""
+    return math.floor(Fraction(min_daily_hours) * 3_600_000_000)
+
+
+@lru_cache(maxsize=256)
+def _ratio(ratio: Decimal) -> tuple[int, int]:
+    """The ratio as an exact fraction p / q."""
+    exact = Fraction(_as_decimal(ratio, "ratio"))
+    return exact.numerator, exact.denominator
+
+
 def _present_on(day: date, total: timedelta, in_now: bool, today: date, rules: Rules) -> bool:
     """Rule 3, compared exactly (no float); nobody is present on a date after today."""
-    over = Fraction(_micros(total), 3_600_000_000) > Fraction(rules.min_daily_hours)
-    return day <= today and (over or (day == today and in_now))
+    if day > today:
+        return False
+    return _micros(total) > _threshold_us(rules.min_daily_hours) or (day == today and in_now)
 
 
 def _counted_events(
@@ -258,7 +286,7 @@ def _pair(
 ) -> DayResult:
     """Rules 2 and 3 over events known to be this user's, on day, not after now."""
     today = local_date(now_utc, rules.timezone)
-    ordered = sorted(((_utc(e.timestamp), e.id, e.type) for e in events), key=lambda x: x[0])
+    ordered = sorted(((_utc(e.timestamp), e.id, e.type) for e in events), key=lambda x: x[:2])
     total = timedelta()
     sessions: list[Session] = []
     open_at: datetime | None = None
@@ -345,7 +373,8 @@ def period_present(present_days: int, counted: int, ratio: Decimal) -> bool | No
         raise ValueError(f"need 0 <= present_days <= counted, got {present_days}/{counted}")
     if counted == 0:
         return None
-    return Fraction(present_days, counted) > Fraction(_as_decimal(ratio, "ratio"))
+    p, q = _ratio(ratio)
+    return present_days * q > p * counted  # present_days / counted > p / q, in integers
 
 
 def _check_range(start: date, end: date, granularity: str) -> None:
@@ -387,21 +416,13 @@ class Bucket:
 
     def to_dict(self, granularity: str) -> dict[str, Any]:
         """The API shape of this bucket for the report's granularity."""
-        if granularity == DAY:
-            return {
-                "date": self.start.isoformat(),
-                "school_day": self.school_day,
-                "present": self.present,
-                "absent": self.absent,
-            }
         _check_range(self.start, self.end, granularity)
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "counted_days": self.counted_days,
-            "present": self.present,
-            "absent": self.absent,
-        }
+        if granularity == DAY:
+            head: dict[str, Any] = {"date": self.start.isoformat(), "school_day": self.school_day}
+        else:
+            start, end = self.start.isoformat(), self.end.isoformat()
+            head = {"start": start, "end": end, "counted_days": self.counted_days}
+        return {**head, "present": self.present, "absent": self.absent}
 
 
 @dataclass(frozen=True, slots=True)
