@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_commands(app)
     register_ops(app)
     return app
@@ -76,6 +77,12 @@ def register_errorhandlers(app: Flask) -> None:
     from . import errors
 
     errors.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_ops(app: Flask) -> None:

@@ -18,7 +18,16 @@ class Config:
     REDIS_URL: str | None = None  # None: report jobs run in-process
     RQ_QUEUES = ("reports",)
     JOBS_SYNCHRONOUS = False  # without Redis: run jobs in the caller's thread (tests)
+    # A 1 MB photo is 1.4 MB as base64; the rest of an event is small.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    IMAGE_STORAGE_DIR: str | None = None  # None: instance/images
+    # Writes per token (or per address without one), shared by every write route; "" is off.
+    RATELIMIT_WRITE = "600/minute"
+    # How many reverse proxies sit in front and set X-Forwarded-*; 0 trusts none.
+    PROXY_COUNT = 0
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # forced on in production
     # The report pipeline (see attendance/services/reports.py).
     REPORT_CHUNK_TIMEOUT = 60
     REPORT_LEASE_GRACE = 10
@@ -64,6 +73,12 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["REDIS_URL"] = environ["REDIS_URL"]
     if environ.get("SECRET_KEY"):
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
+    if environ.get("IMAGE_STORAGE_DIR"):
+        settings["IMAGE_STORAGE_DIR"] = environ["IMAGE_STORAGE_DIR"]
+    if environ.get("RATELIMIT_WRITE") is not None:
+        settings["RATELIMIT_WRITE"] = environ["RATELIMIT_WRITE"]
+    if environ.get("PROXY_COUNT"):
+        settings["PROXY_COUNT"] = int(environ["PROXY_COUNT"])
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
     for name in ("LOG_LEVEL", "LOG_FORMAT", "METRICS_TOKEN", "METRICS_ALLOW"):

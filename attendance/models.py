@@ -242,3 +242,7 @@ class DaySummary(Model):
     version: Mapped[int] = mapped_column(Integer)
     results: Mapped[list[Any]] = mapped_column(JSON, deferred=True)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Registered on the same metadata, so migrations and tests see them.
+from .security.models import Admin, ApiToken  # noqa: E402, F401

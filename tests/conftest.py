@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 from attendance import create_app
 from attendance.config import _database_url
 from attendance.extensions import db as _db
-from attendance.models import Attendance, School, User
+from attendance.models import Attendance, School, User, utcnow
+from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -62,6 +63,9 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "REDIS_URL": None,
         "JOBS_SYNCHRONOUS": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "IMAGE_STORAGE_DIR": str(tmp_path_factory.mktemp("images")),
+        # Limits are tested on apps of their own; here they must not get in the way.
+        "RATELIMIT_WRITE": "1000000/minute",
     }
 
 
@@ -102,7 +106,44 @@ def db(app: Flask) -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(app: Flask, db: Any) -> FlaskClient:
+def make_token(db: Any) -> Callable[..., str]:
+    """Mint a token: `make_token("device", school)`; `revoked=True` for a dead one."""
+
+    def make(
+        role: str = "district", school: School | int | None = None, *, revoked: bool = False
+    ) -> str:
+        school_id = school.id if isinstance(school, School) else school
+        row, token = create_token(role, school_id, f"test {role}")
+        if revoked:
+            row.revoked_at = utcnow()
+        db.session.commit()
+        return token
+
+    return make
+
+
+@pytest.fixture
+def client_as(app: Flask, make_token: Callable[..., str]) -> Callable[..., FlaskClient]:
+    """A client sending a bearer token: `client_as("school", school)` or `client_as(token)`."""
+
+    def make(who: str = "district", school: School | int | None = None) -> FlaskClient:
+        token = who if who.startswith("att_") else None
+        c = app.test_client()
+        c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token or make_token(who, school)}"
+        return c
+
+    return make
+
+
+@pytest.fixture
+def client(client_as: Callable[..., FlaskClient]) -> FlaskClient:
+    """A client with a district admin token: may do everything."""
+    return client_as("district")
+
+
+@pytest.fixture
+def anonymous(app: Flask, db: Any) -> FlaskClient:
+    """A client sending no token."""
     return app.test_client()
 
 

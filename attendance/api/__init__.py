@@ -10,7 +10,9 @@ from flask import Flask, Response, jsonify, request
 from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
+from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
 from . import attendances, reports, schools, users
+from .common import BigIdConverter, IdConverter
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -28,6 +30,8 @@ def _flatten(messages: Any) -> dict[str, Any]:
 
 class Api(_Api):
     """flask-smorest's Api with the seed's error shape: `{"errors": {...}}`."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith("/api"):
@@ -54,6 +58,14 @@ def _schema_name(schema: Any) -> str:
 
 def init_app(app: Flask) -> None:
     """Make the app's Api (one per app: it holds that app's OpenAPI spec) and its blueprints."""
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(_schema_name)})
+    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["bigid"] = BigIdConverter
+    api = Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(_schema_name),
+            "extra_plugins": [SecurityDocs(), NumericBounds()],
+        },
+    )
     for module in (schools, users, attendances, reports):
         api.register_blueprint(module.blp)

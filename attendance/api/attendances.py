@@ -10,6 +10,9 @@ from flask_smorest import Blueprint
 
 from ..extensions import db
 from ..models import Attendance
+from ..security import images
+from ..security.models import DEVICE, SCHOOL
+from ..security.principals import allow, claim_school, scope_query
 from ..services import attendances as service
 from .common import PageArgs, envelope, get_or_404, paginate, unprocessable
 from .schemas import AttendanceFilterSchema, AttendanceInSchema, AttendanceSchema
@@ -23,15 +26,20 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 @blp.route("")
 class Attendances(MethodView):
+    @allow(SCHOOL)
     @blp.arguments(AttendanceFilterSchema, location="query")
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, envelope(AttendanceSchema, many=True))
     def get(self, filters: dict[str, Any], page: dict[str, Any]) -> Any:
         """List events, filtered by school_id, user_id, type and a from/to time range."""
-        return paginate(service.filtered(filters), page)
+        if "school_id" in filters:
+            claim_school(filters["school_id"])
+        return paginate(scope_query(service.filtered(filters), Attendance.school_id), page)
 
+    @allow(SCHOOL, DEVICE)
     @blp.arguments(AttendanceInSchema)
     @blp.response(201, envelope(AttendanceSchema))
+    @blp.alt_response(200, schema=envelope(AttendanceSchema), description="A retried key")
     @blp.doc(
         parameters=[
             {
@@ -45,6 +53,7 @@ class Attendances(MethodView):
     )
     def post(self, data: dict[str, Any]) -> Any:
         """Record a check-in or check-out (201; a retried idempotency key answers 200)."""
+        claim_school(data["school_id"])
         key = request.headers.get(IDEMPOTENCY_HEADER) or None
         if key is not None and len(key) > 200:
             unprocessable(IDEMPOTENCY_HEADER, "must be at most 200 characters")
@@ -54,15 +63,36 @@ class Attendances(MethodView):
         return {"data": event}, 201 if created else 200, {"Location": location}
 
 
-@blp.route("/<int:attendance_id>")
+@blp.route("/<bigid:attendance_id>")
 class AttendanceItem(MethodView):
+    @allow(SCHOOL)
     @blp.response(200, envelope(AttendanceSchema))
     def get(self, attendance_id: int) -> Any:
         """Show an event."""
         return {"data": get_or_404(Attendance, attendance_id)}
 
+    @allow(SCHOOL)
     @blp.response(204)
     def delete(self, attendance_id: int) -> None:
         """Delete an event (a correction); the figures of its day are recomputed."""
         service.delete_attendance(get_or_404(Attendance, attendance_id))
         db.session.commit()
+
+
+@blp.route("/<bigid:attendance_id>/image")
+class AttendanceImage(MethodView):
+    @allow(SCHOOL)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The photo",
+                "content": {
+                    mimetype: {"schema": {"type": "string", "format": "binary"}}
+                    for mimetype in ("image/jpeg", "image/png")
+                },
+            }
+        }
+    )
+    def get(self, attendance_id: int) -> Any:
+        """The stored photo of an event, for admins of its school."""
+        return images.send(get_or_404(Attendance, attendance_id).image)

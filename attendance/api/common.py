@@ -9,8 +9,31 @@ import marshmallow as ma
 from flask import abort as flask_abort
 from flask_smorest import abort
 from sqlalchemy import Select, func, select
+from werkzeug.routing import IntegerConverter, Map
 
 from ..extensions import db
+from ..security.principals import check_row
+
+# The largest ids the columns hold: INTEGER for most, BIGINT for attendances. A larger id
+# reached the database and failed there (a 500) instead of being simply not found.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: an id of an INTEGER column (larger ones are not found)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class BigIdConverter(IntegerConverter):
+    """`<bigid:...>` in routes: an id of a BIGINT column."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_BIG_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class BodySchema(ma.Schema):
@@ -29,8 +52,25 @@ class BodySchema(ma.Schema):
             and len(data) == 1
             and isinstance(data.get(self.envelope), dict)
         ):
-            return data[self.envelope]
+            data = data[self.envelope]
+        if isinstance(data, dict):
+            _refuse_nul(data)
         return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul(data: dict[str, Any]) -> None:
+    """No NUL characters in text: PostgreSQL cannot store them (it was a 500)."""
+    bad = {str(key): ["must not contain NUL characters"] for key, v in data.items() if _has_nul(v)}
+    if bad:
+        raise ma.ValidationError(bad)
 
 
 class PageArgs(ma.Schema):
@@ -68,10 +108,11 @@ def paginate(query: Select[Any], args: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_or_404(model: type[Any], ident: int | str) -> Any:
-    """The row, or a clean 404."""
+    """The row, or a clean 404 (also when it is outside the caller's school)."""
     row = db.session.get(model, ident)
     if row is None:
         flask_abort(404)
+    check_row(row)
     return row
 
 

@@ -15,6 +15,8 @@ from .. import presence
 from ..extensions import db
 from ..jobs import reports as jobs
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
+from ..security.models import SCHOOL
+from ..security.principals import allow
 from ..services import reports as service
 from .common import envelope, get_or_404
 
@@ -80,6 +82,7 @@ def _answer(report: Report, wait: float) -> Any:
 
 @blp.route("/attendances/aggregate/school/<int:school_id>")
 class Aggregate(MethodView):
+    @allow(SCHOOL)
     @blp.arguments(AggregateArgs, location="query")
     @blp.response(200, envelope(ReportSchema))
     @blp.alt_response(202, schema=envelope(ReportSchema), description="Still computing")
@@ -96,6 +99,7 @@ class Aggregate(MethodView):
 
 @blp.route("/reports/<string:report_id>")
 class ReportItem(MethodView):
+    @allow(SCHOOL)
     @blp.response(200, envelope(ReportSchema))
     def get(self, report_id: str) -> Any:
         """A report: its figures once finished, else its status and progress."""

@@ -11,7 +11,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..models import EVENT_TYPES
-from .common import BodySchema
+from ..security.images import ImageInput, ImageOutput
+from .common import MAX_ID, BodySchema
 
 
 @cache
@@ -54,6 +55,10 @@ class StrictDecimal(fields.Decimal):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _id_range() -> validate.Range:
+    return validate.Range(min=0, max=MAX_ID, error=f"must be an id from 0 to {MAX_ID}")
 
 
 def _name() -> fields.String:
@@ -132,14 +137,14 @@ class UserInSchema(BodySchema):
     envelope = "user"
 
     name = _name()
-    school_id = StrictInteger(required=True)
+    school_id = StrictInteger(required=True, validate=_id_range())
 
 
 class UserFilterSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    school_id = fields.Integer()
+    school_id = fields.Integer(validate=_id_range())
 
 
 # -- attendances -------------------------------------------------------------------------
@@ -151,7 +156,7 @@ class AttendanceSchema(ma.Schema):
     user_id = fields.Integer()
     school_id = fields.Integer()
     temperature = fields.Float()
-    image = fields.String(allow_none=True)
+    image = ImageOutput("attendances.AttendanceImage")
     type = fields.String()
     fever = fields.Boolean()
     received_at = fields.AwareDateTime()
@@ -164,8 +169,8 @@ AWARE_ERROR = "must be an ISO 8601 date-time with a UTC offset or Z"
 class AttendanceInSchema(BodySchema):
     envelope = "attendance"
 
-    user_id = StrictInteger(required=True)
-    school_id = StrictInteger(required=True)
+    user_id = StrictInteger(required=True, validate=_id_range())
+    school_id = StrictInteger(required=True, validate=_id_range())
     type = fields.String(
         required=True, validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout")
     )
@@ -176,7 +181,7 @@ class AttendanceInSchema(BodySchema):
     timestamp = fields.AwareDateTime(
         error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
     )
-    image = fields.String(allow_none=True, validate=validate.Length(max=100_000))
+    image = ImageInput(allow_none=True)
     client_event_id = fields.String(validate=validate.Length(min=1, max=200))
 
 
@@ -184,8 +189,8 @@ class AttendanceFilterSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    school_id = fields.Integer()
-    user_id = fields.Integer()
+    school_id = fields.Integer(validate=_id_range())
+    user_id = fields.Integer(validate=_id_range())
     type = fields.String(validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout"))
     from_ = fields.AwareDateTime(
         data_key="from", error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Attendance, School, utcnow
+from ..security.images import to_stored
 from ..signals import attendances_recorded
 from . import ServiceError
 from .users import get_active
@@ -50,7 +51,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Att
         type=data["type"],
         timestamp=timestamp,
         temperature=data["temperature"],
-        image=data.get("image"),
+        image=to_stored(data.get("image")),
         received_at=received_at,
         idempotency_key=key,
     )

@@ -79,14 +79,18 @@ def test_unknown_school_and_report(client):
     assert resp.status_code == 404 and resp.json == {"errors": {"detail": "Not Found"}}
 
 
-def test_threaded_jobs_answer_202_then_poll(app_config, db, make_school, make_user, make_event):
+def test_threaded_jobs_answer_202_then_poll(
+    app_config, db, make_school, make_user, make_event, make_token
+):
     """`make run`'s mode: jobs on a background thread; a zero wait answers 202."""
     school = make_school()
     make_event(user=make_user(school=school), timestamp=dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC))
     school_id = school.id
+    token = make_token("school", school_id)
     db.session.commit()
     threaded = create_app({**app_config, "JOBS_SYNCHRONOUS": False})
     client = threaded.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     url = f"/api/attendances/aggregate/school/{school_id}?from=2026-11-01&to=2026-11-30"
     url += "&granularity=month"
     resp = client.get(url + "&wait=0")

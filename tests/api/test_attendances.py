@@ -179,6 +179,7 @@ def test_idempotency_field_and_scope(client, make_school, make_user, db):
 
 def test_idempotency_race(app, client, make_user, db):
     payload = body(make_user())
+    auth = client.environ_base["HTTP_AUTHORIZATION"]
     db.session.commit()  # end the test's own transaction: SQLite would hold its lock
     results: list[tuple[int, int]] = []
     barrier = threading.Barrier(8)
@@ -186,7 +187,8 @@ def test_idempotency_race(app, client, make_user, db):
     def send():
         with app.test_client() as c:
             barrier.wait()
-            r = c.post("/api/attendances", json=payload, headers={"Idempotency-Key": "race"})
+            headers = {"Idempotency-Key": "race", "Authorization": auth}
+            r = c.post("/api/attendances", json=payload, headers=headers)
             results.append((r.status_code, r.json["data"]["id"]))
 
     threads = [threading.Thread(target=send) for _ in range(8)]

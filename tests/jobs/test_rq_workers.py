@@ -46,9 +46,20 @@ def redis_url(app_config: dict[str, Any]) -> str:
     return url
 
 
+# The bearer token the requests below send; the live fixture fills it in.
+AUTH: dict[str, str] = {}
+
+
 @pytest.fixture
-def live(app_config: dict[str, Any], redis_url: str, db: Any) -> Iterator[str]:
+def live(
+    app_config: dict[str, Any],
+    redis_url: str,
+    db: Any,
+    make_token: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
     """The app with REDIS_URL, served over real HTTP on a loopback port."""
+    monkeypatch.setitem(AUTH, "Authorization", f"Bearer {make_token('district')}")
     app = create_app({**app_config, "REDIS_URL": redis_url, "JOBS_SYNCHRONOUS": False})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -152,7 +163,7 @@ def expected(db: Any, school_id: int, start: dt.date, end: dt.date, gran: str, n
 def poll(base: str, location: str, seconds: float) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        doc = httpx.get(base + location).json()["data"]
+        doc = httpx.get(base + location, headers=AUTH).json()["data"]
         if doc["status"] in ("finished", "failed"):
             return doc
         time.sleep(0.2)
@@ -169,6 +180,7 @@ def request_month(
     return httpx.get(
         f"{base}/api/attendances/aggregate/school/{school_id}",
         params={"from": start, "to": end, "granularity": granularity, "wait": 0},
+        headers=AUTH,
     )
 
 

@@ -117,10 +117,13 @@ def test_report_metrics(db, client, make_user, make_event):
     assert value(found, "attendance_metrics_source_up", source="database") == 1
 
 
-def test_a_failed_chunk_is_counted_as_failed(db, make_app, make_user):
+def test_a_failed_chunk_is_counted_as_failed(db, make_app, make_user, make_token):
     (school_id,) = ids(db, make_user(), "school_id")
+    token = make_token("district")
+    db.session.rollback()
     app = make_app(REPORT_FAULTS={"fail_days": ["2026-11-03"]}, REPORT_CHUNK_ATTEMPTS=1)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     before = scrape(client)
     resp = client.get(
         f"/api/attendances/aggregate/school/{school_id}",

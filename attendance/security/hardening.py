@@ -1,0 +1,85 @@
+"""Production hardening: no debugger, proxy awareness, security headers, secure cookies."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, g, request
+from flask.helpers import get_debug_flag
+from flask_smorest import abort
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+# The API answers JSON only: nothing may run, load or frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Pages: scripts from this origin only (the dashboard self-hosts Plotly; plotly.js 4 needs no
+# eval), inline scripts only with the request's nonce. Plotly injects <style> elements and
+# style attributes, hence 'unsafe-inline' for styles (styles cannot run code).
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'{nonce}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+def csp_nonce() -> str:
+    """A nonce for this response's inline scripts: `<script nonce="{{ csp_nonce() }}">`."""
+    nonce: str | None = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
+def refuse_nul() -> None:
+    """400 for a NUL character in the path or query: no database can take it as text."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        abort(400, errors={"detail": "NUL characters are not allowed in URLs"})
+
+
+def security_headers(response: Response) -> Response:
+    """Add the security headers to every response (a view may set its own first)."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        policy = API_CSP
+    else:
+        nonce = g.get("csp_nonce")
+        policy = PAGE_CSP.format(nonce=f" 'nonce-{nonce}'" if nonce else "")
+    response.headers.setdefault("Content-Security-Policy", policy)
+    # Only over TLS (seen through ProxyFix behind a proxy): over plain HTTP it would be ignored.
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Apply the production settings, trust the configured proxies, add the headers."""
+    if app.config["ATTENDANCE_ENV"] == "production":
+        if get_debug_flag():
+            raise RuntimeError(
+                "FLASK_DEBUG is set: the debugger runs code for anyone who reaches it and "
+                "must never run with ATTENDANCE_ENV=production"
+            )
+        app.debug = False
+        app.config.update(
+            DEBUG=False,
+            PROPAGATE_EXCEPTIONS=False,  # even under TESTING: errors become clean 500s
+            TRAP_HTTP_EXCEPTIONS=False,
+            SESSION_COOKIE_SECURE=True,
+            PREFERRED_URL_SCHEME="https",
+        )
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+    app.before_request(refuse_nul)
+    app.after_request(security_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce

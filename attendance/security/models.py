@@ -1,0 +1,67 @@
+"""Who may call the service: API tokens (devices, scripts) and admin accounts (the dashboard)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import Model
+from ..models import UTCDateTime, utcnow
+
+DISTRICT = "district"
+SCHOOL = "school"
+DEVICE = "device"
+TOKEN_ROLES = (DISTRICT, SCHOOL, DEVICE)
+ADMIN_ROLES = (DISTRICT, SCHOOL)
+
+
+class ApiToken(Model):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("role IN ('district', 'school', 'device')", name="role"),
+        # District tokens see every school; the others are bound to exactly one.
+        CheckConstraint("(role = 'district') = (school_id IS NULL)", name="school_binding"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # A deleted school's tokens die with it.
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def revoked(self) -> bool:
+        """True once the token has been revoked."""
+        return self.revoked_at is not None
+
+
+class Admin(Model):
+    """A dashboard account: a district admin, or the admin of one school."""
+
+    __tablename__ = "admins"
+    __table_args__ = (
+        CheckConstraint("role IN ('district', 'school')", name="role"),
+        CheckConstraint("(role = 'district') = (school_id IS NULL)", name="school_binding"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so the unique constraint is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -1,0 +1,155 @@
+"""Who is calling and what they may touch: the bearer-token check and the scope helpers.
+
+The rules, applied everywhere:
+
+- 401: no token, an unknown one, or a revoked one.
+- 403: the principal's role may never call this route (a device listing attendances), or a
+  school id it names in a query or body is not its own (decided without a lookup, so the
+  answer says nothing about whether that school exists).
+- 404: a resource addressed by path (a school, user, event, closure, report, image) outside
+  the principal's school: the same answer as for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+from flask_smorest import abort
+from sqlalchemy import ColumnElement, Select
+
+from ..extensions import db
+from ..models import School, utcnow
+from . import tokens
+from .models import DEVICE, DISTRICT, SCHOOL, Admin, ApiToken
+
+F = TypeVar("F", bound=Callable[..., Any])
+ROLES_ATTR = "_allowed_roles"
+# Paths under /api that need no token: the published API description.
+PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+REALM = 'Bearer realm="attendance"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a role, the school it is bound to, and where it came from."""
+
+    role: str
+    school_id: int | None = None
+    token_id: int | None = None
+    admin_id: int | None = None
+
+    @classmethod
+    def from_token(cls, row: ApiToken) -> Principal:
+        return cls(role=row.role, school_id=row.school_id, token_id=row.id)
+
+    @classmethod
+    def from_admin(cls, admin: Admin) -> Principal:
+        """For the dashboard: the same scope rules for a logged-in admin."""
+        return cls(role=admin.role, school_id=admin.school_id, admin_id=admin.id)
+
+    def sees(self, school_id: int | None) -> bool:
+        """True when the principal may see data of this school."""
+        return self.role == DISTRICT or (school_id is not None and school_id == self.school_id)
+
+
+def allow(*roles: str) -> Callable[[F], F]:
+    """Let these roles call a route besides district admins (routes not marked: district only)."""
+    unknown = set(roles) - {SCHOOL, DEVICE}
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def mark(func: F) -> F:
+        setattr(func, ROLES_ATTR, frozenset({DISTRICT, *roles}))
+        return func
+
+    return mark
+
+
+def current() -> Principal:
+    """The request's principal (the before-request hook has set it on every /api route)."""
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        raise RuntimeError("no principal: is this route outside /api?")
+    return principal
+
+
+def check_school(school_id: int | None) -> None:
+    """404 unless the caller may see this school: out of scope looks like not there."""
+    if not current().sees(school_id):
+        abort(404)
+
+
+def check_row(row: Any) -> None:
+    """404 unless the caller may see the school a row belongs to (rows of no school: no check)."""
+    if isinstance(row, School):
+        check_school(row.id)
+    elif hasattr(row, "school_id"):
+        check_school(row.school_id)
+
+
+def claim_school(school_id: int | None) -> None:
+    """403 unless the caller may act for the school it names in a query or a body."""
+    if not current().sees(school_id):
+        abort(403, errors={"detail": "this token may not act for that school"})
+
+
+def scope_query(query: Select[Any], column: ColumnElement[Any] | Any) -> Select[Any]:
+    """Narrow a list query to the caller's school (district admins: unchanged)."""
+    principal = current()
+    if principal.role == DISTRICT:
+        return query
+    return query.where(column == principal.school_id)
+
+
+def _allowed_roles() -> frozenset[str]:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    target = getattr(view_class, method, None) if view_class is not None else view
+    if method == "options" and target is None:
+        return frozenset({DISTRICT, SCHOOL, DEVICE})
+    return getattr(target, ROLES_ATTR, frozenset({DISTRICT}))
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _unauthorized(detail: str, presented: bool) -> None:
+    challenge = REALM + (', error="invalid_token"' if presented else "")
+    abort(401, errors={"detail": detail}, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate_request() -> None:
+    """Before every /api request: resolve the bearer token and check the route's roles."""
+    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+        return
+    token = _bearer()
+    if token is None:
+        _unauthorized("a bearer token is required", presented=False)
+        return
+    row = tokens.find_active(token)
+    if row is None:
+        _unauthorized("the token is invalid or revoked", presented=True)
+        return
+    principal = Principal.from_token(row)
+    if tokens.touch(row, utcnow()):
+        # Its own small commit, before the route's work: once a minute per token at most.
+        db.session.commit()
+    g.principal = principal
+    if request.routing_exception is None and principal.role not in _allowed_roles():
+        abort(403, errors={"detail": f"a {principal.role} token may not do this"})
+
+
+def init_app(app: Flask) -> None:
+    """Install the check (first among the before-request hooks: the rate limits key on it)."""
+    app.before_request_funcs.setdefault(None, []).insert(0, authenticate_request)

@@ -1,0 +1,93 @@
+"""API tokens: minted at random, shown once, stored as a hash, named, listed and revoked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select, update
+
+from ..extensions import db
+from ..models import School, utcnow
+from ..services import ServiceError
+from .models import DISTRICT, TOKEN_ROLES, ApiToken
+
+# A prefix lets secret scanners and people recognise a leaked token.
+PREFIX = "att_"
+# last_used_at is written at most this often per token, to keep the hot ingest path read-only.
+TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256 suffices for 256 random bits (it is not a password)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_binding(role: str, school_id: int | None, roles: tuple[str, ...]) -> None:
+    """A known role; district without a school, any other role with an existing one."""
+    if role not in roles:
+        raise ServiceError("role", f"must be one of {', '.join(roles)}")
+    if role == DISTRICT:
+        if school_id is not None:
+            raise ServiceError("school_id", "district roles are not bound to a school")
+    elif school_id is None:
+        raise ServiceError("school_id", f"the {role} role needs a school")
+    elif db.session.get(School, school_id) is None:
+        raise ServiceError("school_id", f"school {school_id} does not exist")
+
+
+def create_token(role: str, school_id: int | None = None, name: str = "") -> tuple[ApiToken, str]:
+    """Mint a token; returns its row and the token itself, which is not stored anywhere."""
+    check_binding(role, school_id, TOKEN_ROLES)
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=name or f"{role} token", role=role, school_id=school_id, token_hash=hash_token(token)
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row, token
+
+
+def list_tokens() -> Sequence[ApiToken]:
+    """Every token, oldest first."""
+    return db.session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+
+
+def revoke_token(token_id: int) -> ApiToken:
+    """Revoke a token from now on (revoking twice keeps the first time)."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        raise ServiceError("id", f"token {token_id} does not exist")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.session.flush()
+    return row
+
+
+def find_active(token: str) -> ApiToken | None:
+    """The live token row a presented token stands for, or None."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def touch(row: ApiToken, now: dt.datetime) -> bool:
+    """Record a use, at most once per TOUCH_EVERY; True when a row was written."""
+    if row.last_used_at is not None and now - row.last_used_at < TOUCH_EVERY:
+        return False
+    # The condition makes concurrent workers write once between them, not once each.
+    result = db.session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == row.id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOUCH_EVERY),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,178 @@
+"""Every /api route against every kind of caller, with the exact status each must get.
+
+A route missing from MATRIX fails `test_every_route_is_in_the_matrix`, so a new route
+cannot ship without someone deciding who may call it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+
+from attendance.models import Closure
+from attendance.security.images import Upload, save
+
+from .images import png
+
+PRINCIPALS = ("none", "wrong", "revoked", "device", "other_admin", "own_admin", "district")
+# Statuses for device, other school's admin, own school's admin, district admin; the three
+# callers without a valid token always get 401.
+ANON = {"none": 401, "wrong": 401, "revoked": 401}
+
+
+def row(device: int, other: int, own: int, district: int) -> dict[str, int]:
+    return {**ANON, "device": device, "other_admin": other, "own_admin": own, "district": district}
+
+
+def event_body(w: dict[str, Any]) -> dict[str, Any]:
+    return {"user_id": w["user"], "school_id": w["school"], "type": "checkin", "temperature": 36.6}
+
+
+# (rule, method) -> (query string, body builder, expected statuses)
+MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
+    ("/api/schools", "GET"): ("", None, row(403, 200, 200, 200)),
+    ("/api/schools", "POST"): ("", lambda w: {"name": "New"}, row(403, 403, 403, 201)),
+    ("/api/schools/<int:school_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/schools/<int:school_id>", "PATCH"): (
+        "",
+        lambda w: {"name": "R"},
+        row(403, 404, 200, 200),
+    ),
+    ("/api/schools/<int:school_id>", "PUT"): ("", lambda w: {"name": "R"}, row(403, 404, 200, 200)),
+    # Deleting a school is for district admins; the school deleted is an empty one.
+    ("/api/schools/<int:school_id>", "DELETE"): ("", None, row(403, 403, 403, 204)),
+    ("/api/schools/<int:school_id>/closures", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/schools/<int:school_id>/closures", "POST"): (
+        "",
+        lambda w: {"date": "2026-12-31"},
+        row(403, 404, 201, 201),
+    ),
+    ("/api/schools/<int:school_id>/closures/<int:closure_id>", "GET"): (
+        "",
+        None,
+        row(403, 404, 200, 200),
+    ),
+    ("/api/schools/<int:school_id>/closures/<int:closure_id>", "DELETE"): (
+        "",
+        None,
+        row(403, 404, 204, 204),
+    ),
+    ("/api/users", "GET"): ("school_id={school}", None, row(200, 403, 200, 200)),
+    ("/api/users", "POST"): (
+        "",
+        lambda w: {"name": "New", "school_id": w["school"]},
+        row(403, 403, 201, 201),
+    ),
+    ("/api/users/<int:user_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/users/<int:user_id>", "PATCH"): ("", lambda w: {"name": "R"}, row(403, 404, 200, 200)),
+    ("/api/users/<int:user_id>", "PUT"): (
+        "",
+        lambda w: {"name": "R", "school_id": w["school"]},
+        row(403, 404, 200, 200),
+    ),
+    ("/api/users/<int:user_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
+    ("/api/attendances", "GET"): ("school_id={school}", None, row(403, 403, 200, 200)),
+    ("/api/attendances", "POST"): ("", event_body, row(201, 403, 201, 201)),
+    ("/api/attendances/<bigid:attendance_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/attendances/<bigid:attendance_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
+    ("/api/attendances/<bigid:attendance_id>/image", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/attendances/aggregate/school/<int:school_id>", "GET"): (
+        "",
+        None,
+        row(403, 404, 200, 200),
+    ),
+    ("/api/reports/<string:report_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+}
+
+# Routes that need no token at all.
+PUBLIC = {("/api/openapi.json", "GET")}
+
+
+def api_routes(app) -> set[tuple[str, str]]:
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def test_every_route_is_in_the_matrix(app):
+    missing = api_routes(app) - set(MATRIX) - PUBLIC
+    assert not missing, f"decide who may call these and add them to MATRIX: {sorted(missing)}"
+    assert not set(MATRIX) - api_routes(app), "MATRIX names routes that no longer exist"
+
+
+@pytest.fixture
+def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
+    """School A (the caller's own), school B (another's), an empty school, and A's data."""
+    own, other, empty = make_school(name="A"), make_school(name="B"), make_school(name="Empty")
+    user = make_user(school=own)
+    make_user(school=other)
+    event = make_event(user=user, image=save(Upload(png())))
+    closure = Closure(school_id=own.id, date=dt.date(2026, 12, 25))
+    db.session.add(closure)
+    db.session.commit()
+    aggregate = client_as("district").get(f"/api/attendances/aggregate/school/{own.id}")
+    return {
+        "report": aggregate.json["data"]["report_id"],
+        "school": own.id,
+        "other_school": other.id,
+        "empty_school": empty.id,
+        "user": user.id,
+        "attendance": event.id,
+        "closure": closure.id,
+    }
+
+
+def client_for(who: str, world: dict[str, Any], client_as, anonymous, make_token):
+    if who == "none":
+        return anonymous
+    if who == "wrong":
+        return client_as("att_" + "x" * 43)
+    if who == "revoked":
+        return client_as(make_token("district", revoked=True))
+    if who == "device":
+        return client_as("device", world["school"])
+    if who == "other_admin":
+        return client_as("school", world["other_school"])
+    if who == "own_admin":
+        return client_as("school", world["school"])
+    return client_as("district")
+
+
+def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
+    values = {
+        "school_id": world["empty_school"] if method == "DELETE" and rule.count("<") == 1 else None,
+        "closure_id": world["closure"],
+        "user_id": world["user"],
+        "attendance_id": world["attendance"],
+        "report_id": world["report"],
+    }
+    if values["school_id"] is None:
+        values["school_id"] = world["school"]
+
+    def fill(match: re.Match[str]) -> str:
+        return str(values[match.group(1)])
+
+    return re.sub(r"<(?:\w+:)?(\w+)>", fill, rule)
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+@pytest.mark.parametrize(("rule", "method"), sorted(MATRIX))
+def test_route_answers_each_principal(rule, method, who, world, client_as, anonymous, make_token):
+    query, body, expected = MATRIX[(rule, method)]
+    url = url_for_rule(rule, method, world)
+    if query:
+        url += "?" + query.format(**world)
+    client = client_for(who, world, client_as, anonymous, make_token)
+    kwargs = {"json": body(world)} if body else {}
+    resp = client.open(url, method=method, **kwargs)
+    assert resp.status_code == expected[who], (method, url, who, resp.get_data(as_text=True))
+    if resp.status_code >= 400:
+        assert set(resp.json) == {"errors"}
+    if resp.status_code == 401:
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
