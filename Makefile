@@ -21,6 +21,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
+	$(FLASK) demo
 	$(FLASK) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Production-like processes, one terminal each (or the Procfile under a process manager).

@@ -58,9 +58,10 @@ def _fast_json(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from .extensions import db, migrate
+    from .extensions import csrf, db, migrate
 
     db.init_app(app)
+    csrf.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     from . import dbsetup
 
@@ -68,9 +69,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api
+    from . import api, dashboard
 
     api.init_app(app)
+    dashboard.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
+from werkzeug.serving import run_simple
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -42,16 +43,42 @@ def serve_command(host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     extra = f" with {workers} worker process(es)" if children else ""
     click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
+    click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
     try:
         # Not app.run(): under the `flask` command it returns at once without serving.
-        from werkzeug.serving import run_simple
-
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if children is not None:
             click.echo("stopping the worker processes (each finishes its current job)")
             children.stop()
+
+
+@click.command("demo")
+@click.option("--schools", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--users", default=60, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--weeks", default=12, show_default=True, type=click.IntRange(1, 52))
+def demo_command(schools: int, users: int, weeks: int) -> None:
+    """Demo schools, pupils and events in an empty database, and demo logins (development only)."""
+    from .extensions import db
+    from .services import demodata
+
+    if current_app.config["ATTENDANCE_ENV"] != "development":
+        raise click.ClickException("demo data is for development only (ATTENDANCE_ENV)")
+    if demodata.is_empty():
+        loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
+        db.session.commit()
+        click.echo(
+            f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
+            f"{loaded.events} check-ins and check-outs over {weeks} weeks."
+        )
+    else:
+        click.echo("The database already has schools: no demo data loaded.")
+    accounts = demodata.demo_admins()
+    db.session.commit()
+    for email, role, school_id in accounts:
+        scope = "every school" if school_id is None else f"school {school_id}"
+        click.echo(f"Demo login ({role} admin, {scope}): {email} / {demodata.DEMO_PASSWORD}")
 
 
 @click.command("worker")
@@ -136,4 +163,5 @@ def worker_command(
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
     app.cli.add_command(serve_command)
+    app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)

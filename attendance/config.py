@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production, see check()
@@ -37,6 +38,22 @@ class Config:
     # How many seconds the aggregate endpoint waits for a report before answering 202.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0
+    # How many seconds a dashboard page waits for its reports before showing a progress bar.
+    DASHBOARD_REPORT_WAIT = 2.0
+    # Sign-in attempts on the dashboard, per client address (on the rate limiter's storage).
+    DASHBOARD_LOGIN_LIMIT = "10/minute"
+
+    # Dashboard sessions: a signed cookie that lapses after an idle hour (Flask checks the
+    # signature's age) and, however busy, twelve hours after login (checked by the dashboard).
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=1)
+    DASHBOARD_SESSION_MAX_AGE = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # True in production (see from_env): cookies only over HTTPS
+    # The dashboard checks CSRF on its own forms; API routes take bearer tokens, not cookies.
+    WTF_CSRF_CHECK_DEFAULT = False
+    # A token lives as long as the session it is bound to (an idle hour at most).
+    WTF_CSRF_TIME_LIMIT = None
 
     # Operations (see docs/operations.md).
     LOG_LEVEL = "INFO"
@@ -81,6 +98,7 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["PROXY_COUNT"] = int(environ["PROXY_COUNT"])
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
+        settings["SESSION_COOKIE_SECURE"] = environ["ATTENDANCE_ENV"] == "production"
     for name in ("LOG_LEVEL", "LOG_FORMAT", "METRICS_TOKEN", "METRICS_ALLOW"):
         if environ.get(name) is not None:
             settings[name] = environ[name]

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .services import ServiceError
+
+MESSAGES = {
+    400: "The request could not be understood. If you were sending a form, go back, reload "
+    "the page and try again.",
+    401: "Please sign in first.",
+    403: "Your account cannot see this page: it belongs to another school.",
+    404: "There is nothing at this address.",
+    405: "This page cannot be used that way.",
+    500: "Something went wrong on our side. Please try again in a moment.",
+}
 
 
 def _service_error(error: ServiceError) -> Any:
@@ -16,19 +26,19 @@ def _service_error(error: ServiceError) -> Any:
     ), error.status
 
 
-def _html(error: HTTPException) -> Any:
+def html_error(error: HTTPException) -> Any:
+    """The error page of the HTML side (the dashboard)."""
     code = error.code or 500
-    body = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{code} {error.name}</title><h1>{code} {error.name}</h1></html>"
-    )
-    return body, code, {"Content-Type": "text/html; charset=utf-8"}
+    message = MESSAGES.get(code, error.name)
+    body = render_template("errors/error.html", code=code, name=error.name, message=message)
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return body, code, headers
 
 
 def _internal(error: InternalServerError) -> Any:
     if request.path.startswith("/api"):
         return jsonify({"errors": {"detail": "Internal Server Error"}}), 500
-    return _html(error)
+    return html_error(error)
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,6 +26,8 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# CSRF tokens for the dashboard's forms (the API authenticates with bearer tokens instead).
+csrf = CSRFProtect()
 
 # The typed base for models: db.Model at run time, which type checkers cannot see through.
 if TYPE_CHECKING:

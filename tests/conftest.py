@@ -66,6 +66,7 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "IMAGE_STORAGE_DIR": str(tmp_path_factory.mktemp("images")),
         # Limits are tested on apps of their own; here they must not get in the way.
         "RATELIMIT_WRITE": "1000000/minute",
+        "DASHBOARD_LOGIN_LIMIT": "1000000/minute",
     }
 
 

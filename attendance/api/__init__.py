@@ -11,7 +11,7 @@ from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
-from . import attendances, reports, schools, users
+from . import attendances, fever, reports, schools, users
 from .common import BigIdConverter, IdConverter
 
 
@@ -35,7 +35,9 @@ class Api(_Api):
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not request.path.startswith("/api"):
-            return error
+            from ..errors import html_error
+
+            return html_error(error)
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or _flatten(data.get("messages")) or {"detail": error.name}
         response: Response = jsonify({"errors": errors})
@@ -67,5 +69,5 @@ def init_app(app: Flask) -> None:
             "extra_plugins": [SecurityDocs(), NumericBounds()],
         },
     )
-    for module in (schools, users, attendances, reports):
+    for module in (schools, users, attendances, reports, fever):
         api.register_blueprint(module.blp)

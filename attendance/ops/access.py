@@ -10,17 +10,16 @@ from flask import abort
 def require_district_admin() -> Any:
     """None for a signed-in district admin; otherwise the login redirect, 401 or 403.
 
-    The sign-in and the roles are the admin dashboard's (`attendance.dashboard.auth`);
-    without it nobody is let in.
+    The sign-in is the admin dashboard's (`attendance.dashboard.auth`): a visitor without
+    a session is sent to its login page (401 for a JSON request), a school admin gets 403.
     """
-    try:
-        from ..dashboard import auth
-    except ImportError:
-        abort(403)
-    guarded = auth.login_required(lambda: None)()
-    if guarded is not None:
-        return guarded  # not signed in: the dashboard's redirect to its login page (or 401)
+    from ..dashboard import auth
+    from ..security.models import DISTRICT
+
+    refused = auth.login_required(lambda: None)()
+    if refused is not None:
+        return refused
     admin = auth.current_admin()
-    if admin is None or admin.role != auth.DISTRICT:
+    if admin is None or admin.role != DISTRICT:
         abort(403)
     return None

@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, jsonify, make_response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from ..errors import _html
+from ..errors import html_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -37,7 +37,7 @@ def _too_many(error: RateLimitExceeded) -> Any:
     if request.path.startswith("/api"):
         response = jsonify({"errors": {"detail": detail}})
     else:
-        response = make_response(_html(error))
+        response = make_response(html_error(error))
     response.status_code = 429
     response.headers["Retry-After"] = str(retry)
     return response

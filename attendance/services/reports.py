@@ -374,10 +374,7 @@ def finalize(report_id: str) -> str:
     user_ids = db.session.scalars(
         select(User.id).where(User.school_id == school.id, User.deleted_at.is_(None))
     ).all()
-    rows = db.session.execute(
-        select(ReportChunk.day, ReportChunk.results).where(ReportChunk.report_id == report.id)
-    )
-    days = {day: decode(day, results or []) for day, results in rows}
+    days = day_results(report.id)
     figures = presence.aggregate(
         user_ids, days, report.start, report.end, report.granularity, rules_for(school), report.now
     )
@@ -387,6 +384,14 @@ def finalize(report_id: str) -> str:
     report.inflight_key = None
     db.session.flush()
     return report.status
+
+
+def day_results(report_id: str) -> dict[dt.date, dict[int, presence.DayResult]]:
+    """The per-user results of each date of a report's chunks (in one query; no sessions)."""
+    rows = db.session.execute(
+        select(ReportChunk.day, ReportChunk.results).where(ReportChunk.report_id == report_id)
+    )
+    return {day: decode(day, results or []) for day, results in rows}
 
 
 def _document(

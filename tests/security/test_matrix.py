@@ -85,6 +85,7 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
         row(403, 404, 200, 200),
     ),
     ("/api/reports/<string:report_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/schools/<int:school_id>/fever-events", "GET"): ("", None, row(403, 404, 200, 200)),
 }
 
 # Routes that need no token at all.

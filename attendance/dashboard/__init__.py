@@ -1,0 +1,42 @@
+"""The admin dashboard: server-rendered pages with Plotly charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+
+def _home() -> Response:
+    """The site's root is the dashboard."""
+    return redirect(url_for("dashboard.overview"))
+
+
+def local_time(instant: str | dt.datetime, zone: ZoneInfo) -> str:
+    """HH:MM of an instant (aware datetime or ISO string) in the school's timezone."""
+    if isinstance(instant, str):
+        instant = dt.datetime.fromisoformat(instant)
+    return instant.astimezone(zone).strftime("%H:%M")
+
+
+def page_url(args: dict[str, str] | None = None) -> str:
+    """This page's URL (same route and path arguments) with these query arguments."""
+    values: dict[str, Any] = {**(request.view_args or {}), **(args or {})}
+    return url_for(request.endpoint or "dashboard.overview", **values)
+
+
+def init_app(app: Flask) -> None:
+    """Attach the routes to the blueprint and register it."""
+    from . import assets, auth, people, photos, settings, views  # noqa: F401 - attach routes
+
+    app.register_blueprint(bp)
+    app.add_url_rule("/", "home", _home)
+    app.jinja_env.filters["chart_json"] = assets.chart_json
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.globals["plotly_version"] = assets.plotly_version()
+    app.jinja_env.globals["page_url"] = page_url

@@ -1,0 +1,156 @@
+"""Signing in and out, the signed-in admin, and which schools they may see."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
+from limits import parse
+
+from ..extensions import csrf, db
+from ..models import School
+from ..security import admins
+from ..security.models import DISTRICT, Admin
+from ..security.principals import Principal
+from . import bp
+
+__all__ = ["DISTRICT", "can_see", "current_admin", "login_required", "school_or_403"]
+
+ADMIN_KEY = "attendance.dashboard.admin"
+
+
+def authenticate(email: str, password: str) -> Admin | None:
+    """The enabled admin with these credentials, or None (records the login time)."""
+    return admins.authenticate(email, password)
+
+
+def load_admin(admin_id: int) -> Admin | None:
+    """The admin account with this id, or None."""
+    return db.session.get(Admin, admin_id)
+
+
+def log_in(admin: Admin) -> None:
+    """Start a fresh session for the admin."""
+    session.clear()
+    session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME of inactivity
+    session["admin_id"] = admin.id
+    session["login_at"] = int(time.time())
+
+
+def current_admin() -> Admin | None:
+    """The signed-in admin, or None (also when the session is too old or the account disabled)."""
+    # Cached per request (not on `g`: an app context can outlive a request, as in tests).
+    if ADMIN_KEY not in request.environ:
+        request.environ[ADMIN_KEY] = _session_admin()
+    admin: Admin | None = request.environ[ADMIN_KEY]
+    return admin
+
+
+def _session_admin() -> Admin | None:
+    admin_id, login_at = session.get("admin_id"), session.get("login_at")
+    if not isinstance(admin_id, int) or not isinstance(login_at, int):
+        return None
+    max_age = current_app.config["DASHBOARD_SESSION_MAX_AGE"].total_seconds()
+    if time.time() - login_at > max_age:
+        session.clear()
+        return None
+    admin = load_admin(admin_id)
+    if admin is None or admin.disabled:
+        session.clear()
+        return None
+    return admin
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send visitors without a valid session to the login page, then back."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_admin() is None:
+            if request.accept_mimetypes.best == "application/json":
+                abort(401)
+            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def can_see(admin: Admin, school_id: int) -> bool:
+    """District admins see every school; school admins only their own (the API's rule)."""
+    return Principal.from_admin(admin).sees(school_id)
+
+
+def school_or_403(school_id: int) -> School:
+    """The school, if the signed-in admin may see it (403 otherwise, 404 if it does not exist)."""
+    admin = current_admin()
+    if admin is None or not can_see(admin, school_id):
+        abort(403)
+    return db.get_or_404(School, school_id)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """A local path to return to after login; anything pointing elsewhere is dropped."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+@bp.before_request
+def _protect_forms() -> None:
+    # Every unsafe request to the dashboard carries the session's CSRF token.
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The sign-in form."""
+    target = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_admin() is not None:
+            return redirect(target or url_for("dashboard.overview"))
+        return render_template("dashboard/login.html", next=target)
+    email = request.form.get("email", "").strip()
+    if _too_many_attempts():
+        error = "Too many sign-in attempts from this address. Wait a minute and try again."
+        page = render_template("dashboard/login.html", next=target, email=email, error=error)
+        return page, 429, {"Retry-After": "60"}
+    admin = authenticate(email, request.form.get("password", ""))
+    db.session.commit()  # the login time (or nothing)
+    if admin is None:
+        error = "That email and password do not match an active admin account."
+        page = render_template("dashboard/login.html", next=target, email=email, error=error)
+        return page, 401
+    log_in(admin)
+    return redirect(target or url_for("dashboard.overview"))
+
+
+def _too_many_attempts() -> bool:
+    """Count this sign-in attempt against its address; True once over LOGIN_LIMIT."""
+    limiter = current_app.extensions.get("attendance_limiter")
+    if limiter is None or not current_app.config.get("RATELIMIT_ENABLED", True):
+        return False
+    limit = parse(current_app.config["DASHBOARD_LOGIN_LIMIT"])
+    try:
+        return not limiter.limiter.hit(limit, "dashboard-login", get_remote_address())
+    except Exception:  # noqa: BLE001 - storage trouble: like the API's limits, fail open
+        return False
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Any:
+    """Sign out (GET asks to confirm, so a link cannot sign anybody out)."""
+    if request.method == "GET":
+        return render_template("dashboard/logout.html")
+    session.clear()
+    return redirect(url_for("dashboard.login"))

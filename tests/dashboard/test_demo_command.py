@@ -1,0 +1,52 @@
+"""`flask demo` fills an empty database for `make run`, once, in development only."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from attendance.models import Attendance, School, User
+from attendance.security import admins
+
+
+def test_demo_loads_once(runner, db):
+    result = runner.invoke(args=["demo", "--schools", "2", "--users", "5", "--weeks", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Loaded 2 demo schools, 10 pupils" in result.output
+    assert db.session.scalar(select(func.count(School.id))) == 2
+    assert db.session.scalar(select(func.count(User.id))) == 10
+    events = db.session.scalar(select(func.count(Attendance.id)))
+    assert events > 0
+    assert "Demo login (district admin, every school): demo@example.org / attendance-demo" in (
+        result.output
+    )
+    assert "head@example.org" in result.output
+    again = runner.invoke(args=["demo", "--schools", "2", "--users", "5", "--weeks", "2"])
+    assert "already has schools" in again.output
+    assert db.session.scalar(select(func.count(Attendance.id))) == events
+    assert admins.authenticate("demo@example.org", "attendance-demo") is not None
+
+
+def test_demo_fevers_have_photos(runner, db):
+    runner.invoke(args=["demo", "--schools", "1", "--users", "40", "--weeks", "4"])
+    fevers = db.session.scalars(select(Attendance).where(Attendance.temperature >= 37.5)).all()
+    assert fevers and all(e.image and e.image.startswith("sha256:") for e in fevers)
+    normal = db.session.scalars(select(Attendance).where(Attendance.temperature < 37.5)).first()
+    assert normal.image is None
+
+
+def test_demo_refuses_production(app, runner, monkeypatch):
+    monkeypatch.setitem(app.config, "ATTENDANCE_ENV", "production")
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code != 0 and "development only" in result.output
+
+
+def test_serve_really_serves(runner, monkeypatch):
+    """`make run` ends in `flask serve`: it must serve (app.run returns at once under `flask`)."""
+    from attendance import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "run_simple", lambda *args, **kwargs: calls.append((args, kwargs)))
+    result = runner.invoke(args=["serve", "--port", "5123"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5123/dashboard/" in result.output
+    assert calls and calls[0][0][:2] == ("127.0.0.1", 5123)
