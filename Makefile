@@ -1,4 +1,5 @@
-# Two commands do all the set-up: `make run` serves the app on embedded defaults,
+# Two commands do all the set-up: `make run` serves the app on embedded defaults
+# (and, when REDIS_URL is set, starts $(WORKERS) report worker processes beside it),
 # `make test` passes the tests. Each creates .venv and installs what it needs.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,8 +7,9 @@ FLASK := $(VENV)/bin/flask --app attendance
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
+WORKERS ?= 1
 
-.PHONY: install run demo-data test lint bench-aggregate bench-ingest clean
+.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,7 +22,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) demo
-	$(FLASK) serve --host $(HOST) --port $(PORT)
+	$(FLASK) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# Production-like processes, one terminal each (or the Procfile under a process manager).
+run-web: $(STAMP)
+	PORT=$(PORT) HOST=$(HOST) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+run-workers: $(STAMP)
+	$(FLASK) worker --count $(WORKERS)
 
 # More (or other) generated data: make demo-data DEMO_ARGS="--schools 5 --users 2000 --seed 2"
 demo-data: $(STAMP)

@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_security(app)
     register_commands(app)
+    register_ops(app)
     return app
 
 
@@ -84,6 +85,12 @@ def register_security(app: Flask) -> None:
     from . import security
 
     security.init_app(app)
+
+
+def register_ops(app: Flask) -> None:
+    from . import ops
+
+    ops.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
-import logging
+import signal
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)  # so `finally` blocks run and child workers are stopped
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve_command(host: str, port: int) -> None:
-    """Serve the app with the embedded defaults (for `make run`; use gunicorn in production)."""
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes to start beside the web server when REDIS_URL is set.",
+)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the app with the embedded defaults (for `make run`; use gunicorn in production).
+
+    With REDIS_URL set it also starts `--workers` RQ worker processes and stops them
+    (gracefully) when it stops; without it, report jobs run inside this process.
+    """
+    from .ops.procs import Children
+
+    children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
-    click.echo(f"attendance is running at http://{host}:{port}/  (Ctrl+C to stop)")
+    elif workers:
+        children = Children(workers, grace=current_app.config["REPORT_CHUNK_TIMEOUT"] + 30)
+        children.start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    extra = f" with {workers} worker process(es)" if children else ""
+    click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
     click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
-    # Not app.run(): under the `flask` command it returns at once without serving.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    try:
+        # Not app.run(): under the `flask` command it returns at once without serving.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if children is not None:
+            click.echo("stopping the worker processes (each finishes its current job)")
+            children.stop()
 
 
 @click.command("demo")
@@ -58,27 +88,75 @@ def demo_command(schools: int, users: int, weeks: int) -> None:
 @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 @click.option("--reaper-interval", default=5.0, show_default=True, type=float)
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Run this many worker processes (restarted if one dies, stopped together).",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    envvar="WORKER_METRICS_PORT",
+    help="Serve the workers' Prometheus metrics on this port (for nodes without a web process).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="WORKER_METRICS_HOST",
+    help="Address for --metrics-port (0.0.0.0 to be scraped from elsewhere; set METRICS_TOKEN).",
+)
 def worker_command(
-    queues: tuple[str, ...], burst: bool, name: str | None, reaper_interval: float
+    queues: tuple[str, ...],
+    burst: bool,
+    name: str | None,
+    reaper_interval: float,
+    count: int,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
-    """Run an RQ worker for the report jobs (needs REDIS_URL)."""
+    """Run an RQ worker for the report jobs (needs REDIS_URL).
+
+    SIGTERM (or Ctrl+C) lets the running job finish, then the worker exits.
+    """
     from redis import Redis
 
     from .jobs.worker import AttendanceWorker
+    from .ops import metrics
 
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.UsageError("REDIS_URL is not set: without it, jobs run inside the web process")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if count > 1:
+        if burst or name:
+            raise click.UsageError("--count runs long-lived, self-named workers")
+        from .ops.procs import Children, supervise
+
+        if metrics_port is not None:
+            # The children count into files there; this process adds them up when scraped.
+            path = metrics.multiprocess_dir() or metrics.private_multiprocess_dir()
+            metrics.clean_multiprocess_dir(path)
+            metrics.serve_worker_metrics(app, metrics_host, metrics_port, path)
+        extra = [a for q in queues for a in ("--queues", q)]
+        extra += ["--reaper-interval", str(reaper_interval)]
+        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        supervise(Children(count, extra, grace=grace))
+        return
+    if metrics_port is not None:
+        metrics.serve_worker_metrics(app, metrics_host, metrics_port, metrics.multiprocess_dir())
     worker = AttendanceWorker(
         list(queues or current_app.config["RQ_QUEUES"]),
         connection=Redis.from_url(url),
         name=name,
-        app=current_app._get_current_object(),  # type: ignore[attr-defined]
+        app=app,
         reaper_interval=reaper_interval,
+        worker_ttl=int(current_app.config["WORKER_TTL"]),
     )
+    # Logging is set up by the app (attendance.ops.logs): RQ's lines go through it too.
     worker.work(burst=burst, with_scheduler=False)
 
 

@@ -60,6 +60,17 @@ class Config:
     # A token lives as long as the session it is bound to (an idle hour at most).
     WTF_CSRF_TIME_LIMIT = None
 
+    # Operations (see docs/operations.md).
+    LOG_LEVEL = "INFO"
+    LOG_FORMAT = "json"  # json: one object per line; text: for a terminal
+    METRICS_TOKEN: str | None = None  # a bearer token that may read /metrics from anywhere
+    # Networks that may read /metrics without the token (a list, or commas in the environment).
+    METRICS_ALLOW: Any = ("127.0.0.0/8", "::1/128")
+    HEALTH_TIMEOUT = 2.0  # seconds each readiness check may take
+    WORKER_TTL = 60  # an idle RQ worker beats every WORKER_TTL - 15 seconds
+    WORKER_HEARTBEAT_MAX_AGE = 120  # seconds: an older heartbeat is a worker not seen
+    READY_REQUIRE_WORKER = True  # /readyz fails when REDIS_URL is set and no worker is seen
+
     API_TITLE = "attendance"
     API_VERSION = "1.0"
     OPENAPI_VERSION = "3.0.3"
@@ -93,6 +104,9 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
         settings["SESSION_COOKIE_SECURE"] = environ["ATTENDANCE_ENV"] == "production"
+    for name in ("LOG_LEVEL", "LOG_FORMAT", "METRICS_TOKEN", "METRICS_ALLOW"):
+        if environ.get(name) is not None:
+            settings[name] = environ[name]
     return settings
 
 

@@ -135,9 +135,13 @@ def load(
     return school_id, count
 
 
+TOKEN = {"value": ""}
+
+
 def get(url: str) -> tuple[int, dict, float]:
     began = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=300) as resp:  # noqa: S310 - loopback only
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN['value']}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=300) as resp:  # noqa: S310 - loopback only
         body = json.load(resp)
         return resp.status, body["data"], time.perf_counter() - began
 
@@ -171,6 +175,12 @@ def main() -> int:
         ["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL
     )
     run([sys.executable, "-m", "flask", "--app", "attendance", "db", "upgrade"], env)
+    minted = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "attendance", "token", "create",
+         "--role", "district", "--name", "bench-aggregate"],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    TOKEN["value"] = minted.stdout.strip().splitlines()[-1]
 
     with psycopg.connect(url) as conn:
         began = time.perf_counter()
@@ -221,7 +231,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{args.port}"
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"{base}/api/openapi.json", timeout=2)  # noqa: S310
+                urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310
                 break
             except OSError:
                 time.sleep(0.1)

@@ -6,6 +6,7 @@ Both dispatchers take the same calls, so the job code is the same in both modes.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -14,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
+
+from ..ops.context import job_meta
+from ..ops.jobscope import job_scope
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class RQDispatcher:
                 # Results live in the database; RQ's copies only need to outlast a poll.
                 result_ttl=600,
                 failure_ttl=86400,
-                meta=call.meta or None,
+                meta=job_meta(call.meta) or None,
             )
             for call in calls
         ]
@@ -107,6 +111,8 @@ class InlineDispatcher:
         self.local = threading.local()
 
     def enqueue(self, *calls: Call) -> None:
+        # The request id is read now, in the caller's context, not on the job thread.
+        calls = tuple(dataclasses.replace(c, meta=job_meta(c.meta)) for c in calls)
         backlog: collections.deque[Call] | None = getattr(self.local, "backlog", None)
         if backlog is not None:
             backlog.extend(calls)
@@ -130,7 +136,8 @@ class InlineDispatcher:
     def _attempt(self, call: Call) -> None:
         for attempt in range(call.retries + 1):
             try:
-                call.func(*call.args)
+                with job_scope(call.func.__name__, call.job_id, call.args, call.meta):
+                    call.func(*call.args)
                 return
             except Exception:
                 log.exception("job %s failed (attempt %d)", call.job_id, attempt + 1)

@@ -16,9 +16,10 @@ class AttendanceWorker(SimpleWorker):
     """An RQ worker bound to a Flask app.
 
     It runs jobs in its own process (no fork per job: report chunks are short, and a
-    fork per job would cost more than the chunk). Killing it with SIGKILL loses the
-    running chunk's process; the chunk's lease in the database then expires and any
-    worker's reaper queues it again.
+    fork per job would cost more than the chunk). SIGTERM or SIGINT is RQ's warm shutdown:
+    the running job finishes, then the worker quits (a second signal is a cold shutdown).
+    Killing it with SIGKILL loses the running chunk's process; the chunk's lease in the
+    database then expires and any worker's reaper queues it again.
     """
 
     def __init__(self, *args: Any, app: Flask, reaper_interval: float = 5.0, **kwargs: Any):
@@ -36,6 +37,13 @@ class AttendanceWorker(SimpleWorker):
         finally:
             self._stop_reaper.set()
             reaper.join(timeout=self.reaper_interval + 5)
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        from ..ops.jobscope import job_scope
+
+        with job_scope(job.func_name, job.id, job.args, job.meta) as outcome:
+            outcome.ok = bool(super().perform_job(job, queue))
+        return outcome.ok
 
     def _reap_forever(self) -> None:
         from .reports import reap

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
 from ..security import images
+from ..signals import attendances_recorded
 from . import ServiceError, dialect
 from .daycache import invalidate_days, local_day, still_open
 
@@ -106,6 +107,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     day = local_day(timezone, event.timestamp)
     if not still_open(timezone, day, utcnow()):  # a late event: its day may be cached
         invalidate_days([(event.school_id, day)])
+    attendances_recorded.send(None, count=1)
     return event, True
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from ..extensions import db
 from ..models import Attendance, School, User, utcnow
 from ..security import images
+from ..signals import attendances_recorded
 from . import ServiceError, dialect
 from .attendances import check_event
 from .daycache import invalidate_days, local_day
@@ -252,7 +253,9 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
     if dialect() == "postgresql":
         fresh = _copy_postgresql([rows[n] for n in new])
         if fresh is None:  # another transaction stored one of the keys meanwhile
-            return _insert_staged(rows)
+            ids = _insert_staged(rows)
+            attendances_recorded.send(None, count=sum(i is not None for i in ids))
+            return ids
     else:
         # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these
         # keys between the look-up and the insert.
@@ -261,6 +264,7 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
         fresh = list(db.session.scalars(stmt, params))
     for n, ident in zip(new, fresh, strict=True):
         ids[n] = ident
+    attendances_recorded.send(None, count=len(fresh))
     return ids
 
 

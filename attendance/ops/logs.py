@@ -1,0 +1,123 @@
+"""Log lines: one JSON object per line (or plain text), scrubbed of secrets.
+
+Every line carries the request id (and the job and report ids in a worker) from
+`context`, so one request's line, its jobs' lines and their errors can be joined.
+
+A small stdlib formatter rather than python-json-logger: what we need is a dozen lines
+(fixed keys, the record's extras, scrubbing), and it is one dependency fewer to track.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+from flask import Flask
+
+from . import context
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_SECRET_KEYS = ("authorization", "password", "passwd", "token", "secret", "cookie", "image")
+_SCRUB = [
+    # Bearer and Basic credentials, wherever they appear in a message or traceback.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"'\\,;]+"), r"\1 [redacted]"),
+    # Photos sent as data URIs (the API accepts them): never their bytes in a log.
+    (re.compile(r"data:[\w/+.-]*;base64,[A-Za-z0-9+/=\s]*"), "data:[redacted]"),
+    # Passwords in URLs (postgresql://user:secret@host/db).
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s\"']*):[^@\s\"'/]*@"), r"\1:[redacted]@"),
+    # token=..., password=... in query strings or messages.
+    (re.compile(r"(?i)\b(token|password|secret|api_key)=[^&\s\"'\\]+"), r"\1=[redacted]"),
+]
+
+
+def scrub(text: str) -> str:
+    """The text with credentials, data URIs and URL passwords replaced."""
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_value(key: str, value: Any) -> Any:
+    if any(word in key.lower() for word in _SECRET_KEYS):
+        return "[redacted]"
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = context.log_fields()
+    for key, value in vars(record).items():
+        if key not in _STANDARD and not key.startswith("_"):
+            fields[key] = value
+    return {key: _scrub_value(key, value) for key, value in fields.items()}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, then the extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        line.update(_fields(record))
+        if record.exc_info:
+            line["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """For people at a terminal: the usual line, then the extras as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        return scrub(f"{text} {extras}" if extras else text)
+
+
+class StderrHandler(logging.StreamHandler[Any]):
+    """Writes to whatever `sys.stderr` is at the time (it may be replaced, e.g. by pytest)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure(app: Flask) -> None:
+    """Send every logger's records through one handler on the root logger.
+
+    The root, so that the app's, RQ's and the libraries' lines share one format. Calling
+    it again (another app in the same process) replaces the handler, never adds one.
+    """
+    fmt = str(app.config["LOG_FORMAT"]).lower()
+    if fmt not in ("json", "text"):
+        raise RuntimeError(f"LOG_FORMAT must be 'json' or 'text', not {fmt!r}")
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(str(app.config["LOG_LEVEL"]).upper())
+    # Alembic announces each of its plugins at INFO whenever a process loads it.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -1,0 +1,75 @@
+"""Per request: a request id, one log line, and the request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request, request_started
+
+from . import context, metrics
+
+log = logging.getLogger("attendance.request")
+
+# Probes and scrapes come every few seconds from every orchestrator and Prometheus:
+# logged at DEBUG, so the default INFO level keeps them out of the way.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+UNMATCHED = "<unmatched>"  # the route label of a 404: never the raw path (unbounded labels)
+
+
+def _start(sender: Flask, **extra: Any) -> None:
+    rid = context.accept_request_id(request.headers.get(context.REQUEST_ID_HEADER))
+    g.ops_request_id = rid
+    g.ops_token = context.request_id.set(rid)
+    g.ops_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    started = g.get("ops_started")
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    status = response.status_code
+    rid = g.get("ops_request_id") or context.accept_request_id(None)
+    response.headers[context.REQUEST_ID_HEADER] = rid
+    metrics.observe_request(request.method, rule, status, seconds)
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    log.log(
+        level,
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "event": "request",
+            "method": request.method,
+            "route": rule,
+            "path": request.path,  # never the query string: it may carry a token
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "request_id": rid,
+            "remote_addr": request.remote_addr,
+            "user_agent": (request.user_agent.string or "")[:200],
+        },
+    )
+    return response
+
+
+def _teardown(error: BaseException | None) -> None:
+    token: Any = g.pop("ops_token", None)
+    if token is not None:
+        try:
+            context.request_id.reset(token)
+        except ValueError:  # set in another context (a streamed response): nothing to undo
+            pass
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks.
+
+    The start is a `request_started` receiver: it runs before every `before_request`
+    function, so a request that one of them refuses (401, 429) is still timed and has an id.
+    """
+    request_started.connect(_start, app)
+    app.after_request(_finish)
+    app.teardown_request(_teardown)

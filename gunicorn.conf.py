@@ -1,0 +1,74 @@
+"""gunicorn settings for the web process: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Environment: PORT (8000), WEB_CONCURRENCY (2 x cores + 1 processes), WEB_THREADS (4 per
+process), WEB_TIMEOUT (60 s), PROMETHEUS_MULTIPROC_DIR (a folder under the temp dir).
+See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from typing import Any
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - a server
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+# Threads, because the aggregate endpoint may wait (up to REPORT_WAIT_MAX, 30 s) for a
+# report: with sync workers a few waiting requests would block every gate device.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS") or 4)
+# Longer than the longest wait a request may ask for, so gunicorn never kills one of those.
+timeout = int(os.environ.get("WEB_TIMEOUT") or 60)
+graceful_timeout = 30  # SIGTERM: requests in flight get this long to finish
+keepalive = 5  # behind a load balancer, whose idle timeout should be longer
+# Bounded memory over weeks of uptime; the jitter keeps the processes from restarting together.
+max_requests = 5000
+max_requests_jitter = 500
+# Our JSON request log (attendance.ops.web) has the route, status, duration and request id:
+# gunicorn's access log would say the same thing again, less well.
+accesslog = None
+errorlog = "-"
+# gunicorn's own lines (start, worker boot and exit) in the app's format, through the one
+# handler on the root logger that the app also uses (attendance.ops.logs).
+_formatter = (
+    "attendance.ops.logs.TextFormatter"
+    if os.environ.get("LOG_FORMAT", "json").lower() == "text"
+    else "attendance.ops.logs.JsonFormatter"
+)
+logconfig_dict = {
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # With a logconfig, gunicorn writes access lines again: drop them (see accesslog).
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        "alembic.runtime.plugins": {"level": "WARNING"},  # one INFO line per plugin loaded
+    },
+    "handlers": {"stderr": {"class": "attendance.ops.logs.StderrHandler", "formatter": "app"}},
+    "formatters": {"app": {"()": _formatter}},
+}
+# Not preloaded: each process creates the app after the fork, so no database or Redis
+# connection made in the master is shared by its children. It costs a little memory.
+preload_app = False
+
+# Prometheus: the processes share their counts through files in one folder, read by
+# whichever process answers /metrics. Set before any worker imports prometheus_client.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+    tempfile.gettempdir(), "attendance-metrics"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def on_starting(server: Any) -> None:
+    """Forget the counts of processes that are gone (keep those of a running worker)."""
+    from attendance.ops.metrics import clean_multiprocess_dir
+
+    clean_multiprocess_dir(_metrics_dir)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A web process ended: its live gauges stop counting (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
