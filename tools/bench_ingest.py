@@ -170,32 +170,43 @@ def count_rows(database: str) -> int:
 
 @contextlib.contextmanager
 def gunicorn(app_spec: str, settings: Settings, port: int, env: dict[str, str]) -> Iterator[str]:
-    """Serve `app_spec` with the benchmark's gunicorn settings; yields the base URL."""
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    """Serve `app_spec` with the project's gunicorn.conf.py and the benchmark's process
+    settings; yields the base URL. The server's log (a JSON line per request) goes to a
+    file, shown only if the server fails."""
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "--keep-alive", "30"]
     command += ["--workers", str(settings.workers), "--threads", str(settings.threads)]
-    command += ["--worker-class", settings.worker_class, "--keep-alive", "30"]
-    command += ["--log-level", "warning"]
-    process = subprocess.Popen(
-        [*command, app_spec], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
+    command += ["--worker-class", settings.worker_class, app_spec]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            wait_for_port(port, process, log)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], log: Any, timeout: float = 30
+) -> None:
     """Return once something accepts connections on the port (fail if the server died)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited with status {process.returncode}")
+            log.seek(0)
+            tail = "".join(log.readlines()[-20:])
+            raise SystemExit(f"the server exited with status {process.returncode}:\n{tail}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         time.sleep(0.1)
