@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache, lru_cache
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -220,27 +222,48 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return _day_bounds(day, tz)
 
 
+def _day_spans(day: date, tz: str) -> tuple[datetime, list[tuple[datetime, datetime, timedelta]]]:
+    """day's wall midnight read as UTC, and the constant-offset spans around day."""
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
+    # |offset| < 24 h, so every instant of day lies in (midnight - 1 day, midnight + 2 days).
+    return midnight, _constant_offset_spans(midnight - _ONE_DAY, midnight + 2 * _ONE_DAY, zone(tz))
+
+
 @lru_cache(maxsize=65536)
-def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+def _day_pieces(day: date, tz: str) -> tuple[tuple[datetime, datetime], ...]:
+    """The UTC intervals whose instants have local date day, in order, adjacent ones
+    merged: one interval on almost every day, DST changes included."""
     # Why not "midnight to midnight": local midnight can be skipped (Santiago),
     # repeated, or crossed backwards by a transition (Goose Bay until 2010 fell back
     # from 00:01 to 23:01). Each constant-offset span contributes an exact piece.
-    z = zone(tz)
-    midnight = datetime.combine(day, time(), tzinfo=UTC)  # day's wall midnight read as UTC
-    # |offset| < 24 h, so every instant of day lies in (midnight - 1 day, midnight + 2 days).
-    spans = _constant_offset_spans(midnight - _ONE_DAY, midnight + 2 * _ONE_DAY, z)
-    pieces = []
+    midnight, spans = _day_spans(day, tz)
+    pieces: list[tuple[datetime, datetime]] = []
     for span_start, span_end, offset in spans:
         start = max(span_start, midnight - offset)
         end = min(span_end, midnight + _ONE_DAY - offset)
         if start < end:
-            pieces.append((start, end))
+            if pieces and pieces[-1][1] == start:
+                pieces[-1] = (pieces[-1][0], end)
+            else:
+                pieces.append((start, end))
+    return tuple(pieces)
+
+
+def _day_is_contiguous(day: date, tz: str) -> bool:
+    """Every instant within day_bounds(day) has local date day (not a hull of pieces)."""
+    return len(_day_pieces(day, tz)) <= 1
+
+
+@lru_cache(maxsize=65536)
+def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    pieces = _day_pieces(day, tz)
     if pieces:
         # Where the date goes backwards (Goose Bay, Casey 2010) this is the hull: every
         # instant of day, and those of the day before that fall between its pieces.
-        return min(p[0] for p in pieces), max(p[1] for p in pieces)
+        return pieces[0][0], pieces[-1][1]
     # The date never happens locally (Pacific/Apia skipped 2011-12-30): an empty
     # interval at the instant the calendar jumps over it.
+    midnight, spans = _day_spans(day, tz)
     jump = min(
         max(span_start, midnight + _ONE_DAY - offset)
         for span_start, span_end, offset in spans
@@ -265,9 +288,21 @@ def _ratio(ratio: Decimal) -> tuple[int, int]:
 
 def _present_on(day: date, total: timedelta, in_now: bool, today: date, rules: Rules) -> bool:
     """Rule 3, compared exactly (no float); nobody is present on a date after today."""
+    return _present_us(day, _micros(total), in_now, today, _threshold_us(rules.min_daily_hours))
+
+
+def _present_us(day: date, total_us: int, in_now: bool, today: date, threshold_us: int) -> bool:
     if day > today:
         return False
-    return _micros(total) > _threshold_us(rules.min_daily_hours) or (day == today and in_now)
+    return total_us > threshold_us or (day == today and in_now)
+
+
+Row = tuple[int, datetime, int, str]
+"""One event as the database hands it over: (user_id, timestamp, id, type)."""
+
+# One user's pairing of one date: (user_id, total_us, checked_in_now, orphan_checkouts,
+# unclosed, first_checkin, sessions).
+_Paired = tuple[int, int, bool, int, int, datetime | None, tuple[Session, ...]]
 
 
 def _counted_events(
@@ -282,42 +317,80 @@ def _counted_events(
 
 
 def _pair(
-    user_id: int, events: Iterable[Event], day: date, rules: Rules, now_utc: datetime
-) -> DayResult:
-    """Rules 2 and 3 over events known to be this user's, on day, not after now."""
-    today = local_date(now_utc, rules.timezone)
-    ordered = sorted(((_utc(e.timestamp), e.id, e.type) for e in events), key=lambda x: x[:2])
-    total = timedelta()
-    sessions: list[Session] = []
+    rows: list[Row], day: date, today: date, now_utc: datetime, keep_sessions: bool
+) -> list[_Paired]:
+    """Rule 2 for every user of rows: one date's counted events, in UTC.
+
+    The only pairing in this module. Sorts rows by (user, instant, id) in place (near
+    free when the database already ordered them) and walks them once."""
+    rows.sort()
+    is_today, is_past = day == today, day < today
+    paired: list[_Paired] = []
+    no_sessions: tuple[Session, ...] = ()
+    user: int | None = None
+    total = orphans = 0
     open_at: datetime | None = None
-    orphans = 0
-    for ts, _id, kind in ordered:
+    first: datetime | None = None
+    sessions: list[Session] = []
+
+    def close(user: int) -> None:
+        nonlocal total
+        in_now = open_at is not None and is_today
+        if open_at is not None:
+            if keep_sessions:
+                sessions.append(Session(open_at, None))
+            if in_now:
+                total += (now_utc - open_at) // _US
+        unclosed = int(open_at is not None and is_past)
+        kept = tuple(sessions) if keep_sessions else no_sessions
+        paired.append((user, total, in_now, orphans, unclosed, first, kept))
+
+    for user_id, ts, _id, kind in rows:
+        if user_id != user:
+            if user is not None:
+                close(user)
+            user, total, orphans, open_at, first = user_id, 0, 0, None, None
+            sessions = []
         if kind == CHECKIN:
             if open_at is None:
                 open_at = ts
+                if first is None:
+                    first = ts
+        elif kind != CHECKOUT:
+            raise ValueError(f"event type must be {CHECKIN!r} or {CHECKOUT!r}, got {kind!r}")
         elif open_at is None:
             orphans += 1
         else:
-            total += ts - open_at
-            sessions.append(Session(open_at, ts))
+            total += (ts - open_at) // _US
+            if keep_sessions:
+                sessions.append(Session(open_at, ts))
             open_at = None
-    checked_in_now = open_at is not None and day == today
-    unclosed = int(open_at is not None and day < today)
-    if open_at is not None:
-        sessions.append(Session(open_at, None))
-        if checked_in_now:
-            total += now_utc - open_at
-    return DayResult(
-        user_id=user_id,
-        day=day,
-        total=total,
-        present=_present_on(day, total, checked_in_now, today, rules),
-        checked_in_now=checked_in_now,
-        orphan_checkouts=orphans,
-        unclosed=unclosed,
-        sessions=tuple(sessions),
-        first_checkin=sessions[0].start if sessions else None,
-    )
+    if user is not None:
+        close(user)
+    return paired
+
+
+def _results(
+    rows: list[Row], day: date, today: date, rules: Rules, now_utc: datetime, keep_sessions: bool
+) -> dict[int, DayResult]:
+    """Rules 2 and 3 for every user of rows, as DayResults by user id."""
+    threshold = _threshold_us(rules.min_daily_hours)
+    return {
+        user_id: DayResult(
+            user_id=user_id,
+            day=day,
+            total=timedelta(microseconds=total_us),
+            present=_present_us(day, total_us, in_now, today, threshold),
+            checked_in_now=in_now,
+            orphan_checkouts=orphans,
+            unclosed=unclosed,
+            sessions=sessions,
+            first_checkin=first,
+        )
+        for user_id, total_us, in_now, orphans, unclosed, first, sessions in _pair(
+            rows, day, today, now_utc, keep_sessions
+        )
+    }
 
 
 def pair_day(
@@ -325,10 +398,16 @@ def pair_day(
 ) -> DayResult:
     """Pair one user's events of one local date and decide presence (rules 2 and 3)."""
     now_utc = _utc(now, "now")
-    mine = [
-        e for d, e in _counted_events(events, rules, now_utc) if d == day and e.user_id == user_id
+    rows = [
+        (user_id, _utc(e.timestamp), e.id, e.type)
+        for d, e in _counted_events(events, rules, now_utc)
+        if d == day and e.user_id == user_id
     ]
-    return _pair(user_id, mine, day, rules, now_utc)
+    today = local_date(now_utc, rules.timezone)
+    found = _results(rows, day, today, rules, now_utc, keep_sessions=True)
+    if user_id in found:
+        return found[user_id]
+    return DayResult(user_id, day, timedelta(), False, False, 0, 0, (), None)
 
 
 def day_results_range(
@@ -336,13 +415,14 @@ def day_results_range(
 ) -> dict[date, dict[int, DayResult]]:
     """day_results for every date in start..end that has counted events, in one pass."""
     now_utc = _utc(now, "now")
-    grouped: dict[date, dict[int, list[Event]]] = {}
+    today = local_date(now_utc, rules.timezone)
+    grouped: dict[date, list[Row]] = {}
     for d, e in _counted_events(events, rules, now_utc):
         if start <= d <= end:
-            grouped.setdefault(d, {}).setdefault(e.user_id, []).append(e)
+            grouped.setdefault(d, []).append((e.user_id, _utc(e.timestamp), e.id, e.type))
     return {
-        d: {u: _pair(u, evs, d, rules, now_utc) for u, evs in sorted(by_user.items())}
-        for d, by_user in sorted(grouped.items())
+        d: _results(rows, d, today, rules, now_utc, keep_sessions=True)
+        for d, rows in sorted(grouped.items())
     }
 
 
@@ -351,6 +431,87 @@ def day_results(
 ) -> dict[int, DayResult]:
     """Per-user results of one local date, for users with counted events on it."""
     return day_results_range(events, day, day, rules, now).get(day, {})
+
+
+def _rows_of(rows: Iterable[Row], day: date, rules: Rules, now_utc: datetime) -> list[Row]:
+    """The rows of day (its local date) not after now, in UTC."""
+    lo, hi = _day_bounds(day, rules.timezone)
+    contiguous = _day_is_contiguous(day, rules.timezone)
+    z = rules.zone
+    mine: list[Row] = []
+    for user_id, ts, event_id, kind in rows:
+        if ts.tzinfo is not UTC:
+            ts = _utc(ts)
+        if ts > now_utc or not lo <= ts < hi:
+            continue
+        # Inside the bounds every instant is of this date, unless the date runs backwards
+        # (then the bounds are a hull and each instant's date is looked up).
+        if not contiguous and ts.astimezone(z).date() != day:
+            continue
+        mine.append((user_id, ts, event_id, kind))
+    return mine
+
+
+def day_results_rows(
+    rows: Iterable[Row], day: date, rules: Rules, now: datetime, keep_sessions: bool = False
+) -> dict[int, DayResult]:
+    """day_results over database rows (user_id, timestamp, id, type) in any order; rows of
+    other dates and after now are left out. Without keep_sessions, results carry no
+    session list."""
+    now_utc = _utc(now, "now")
+    today = local_date(now_utc, rules.timezone)
+    return _results(_rows_of(rows, day, rules, now_utc), day, today, rules, now_utc, keep_sessions)
+
+
+@dataclass(frozen=True, slots=True)
+class DayTable:
+    """One date's per-user results in columns, ordered by user id, without sessions:
+    what reports keep of a date. Instants are microseconds since the Unix epoch."""
+
+    user_id: list[int]
+    total_us: list[int]
+    present: list[bool]
+    checked_in_now: list[bool]
+    orphan_checkouts: list[int]
+    unclosed: list[int]
+    first_checkin_us: list[int | None]
+
+    @classmethod
+    def of(cls, results: Mapping[int, DayResult]) -> DayTable:
+        """The table of a date's DayResults."""
+        ordered = [results[u] for u in sorted(results)]
+        return cls(
+            user_id=[r.user_id for r in ordered],
+            total_us=[_micros(r.total) for r in ordered],
+            present=[r.present for r in ordered],
+            checked_in_now=[r.checked_in_now for r in ordered],
+            orphan_checkouts=[r.orphan_checkouts for r in ordered],
+            unclosed=[r.unclosed for r in ordered],
+            first_checkin_us=[
+                None if r.first_checkin is None else _micros(r.first_checkin - _EPOCH)
+                for r in ordered
+            ],
+        )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def day_table(rows: Iterable[Row], day: date, rules: Rules, now: datetime) -> DayTable:
+    """day_results_rows as a DayTable: the same figures, without an object per user."""
+    now_utc = _utc(now, "now")
+    today = local_date(now_utc, rules.timezone)
+    threshold = _threshold_us(rules.min_daily_hours)
+    paired = _pair(_rows_of(rows, day, rules, now_utc), day, today, now_utc, False)
+    return DayTable(
+        user_id=[p[0] for p in paired],
+        total_us=[p[1] for p in paired],
+        present=[_present_us(day, p[1], p[2], today, threshold) for p in paired],
+        checked_in_now=[p[2] for p in paired],
+        orphan_checkouts=[p[3] for p in paired],
+        unclosed=[p[4] for p in paired],
+        first_checkin_us=[None if p[5] is None else (p[5] - _EPOCH) // _US for p in paired],
+    )
 
 
 def is_school_day(day: date, rules: Rules) -> bool:
@@ -373,8 +534,12 @@ def period_present(present_days: int, counted: int, ratio: Decimal) -> bool | No
         raise ValueError(f"need 0 <= present_days <= counted, got {present_days}/{counted}")
     if counted == 0:
         return None
-    p, q = _ratio(ratio)
-    return present_days * q > p * counted  # present_days / counted > p / q, in integers
+    return _above(present_days, counted, *_ratio(ratio))
+
+
+def _above(present_days: int, counted: int, p: int, q: int) -> bool:
+    """present_days / counted > p / q, in integers."""
+    return present_days * q > p * counted
 
 
 def _check_range(start: date, end: date, granularity: str) -> None:
@@ -472,41 +637,72 @@ class Report:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """What rules 3 to 6 need of one date: each user's time in microseconds and who is
+    checked in now. Reports keep this much of a date; DayResults convert with `of`."""
+
+    total_us: Mapping[int, int]
+    checked_in_now: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, results: Mapping[int, DayResult]) -> DayTotals:
+        """The totals of a date's DayResults."""
+        return cls(
+            {u: _micros(r.total) for u, r in results.items()},
+            frozenset(u for u, r in results.items() if r.checked_in_now),
+        )
+
+
 def aggregate(
     user_ids: Collection[int],
-    days: Mapping[date, Mapping[int, DayResult]],
+    days: Mapping[date, Mapping[int, DayResult] | DayTotals],
     start: date,
     end: date,
     granularity: str,
     rules: Rules,
     now: datetime,
 ) -> Report:
-    """Apply rules 3 to 6 to enrolled users over start..end."""
+    """Apply rules 3 to 6 to enrolled users over start..end.
+
+    days holds each date's DayResults by user, or their DayTotals (dates without events
+    may be left out)."""
     _check_range(start, end, granularity)
     enrolled = frozenset(user_ids)
     today = local_today(now, rules.timezone)
     dates = _dates(start, end)
-    # Recomputed from total and checked_in_now so this call's rules and now decide.
-    present_on: dict[date, frozenset[int]] = {
-        d: frozenset(
-            u
-            for u, r in days.get(d, {}).items()
-            if u in enrolled and _present_on(d, r.total, r.checked_in_now, today, rules)
-        )
-        for d in dates
-    }
+    threshold = _threshold_us(rules.min_daily_hours)
+    # Rule 3 is applied here again, from the totals, so this call's rules and now decide.
+    present_on: dict[date, frozenset[int]] = {}
+    time_us = dict.fromkeys(enrolled, 0)  # each user's time over the range, up to today
+    for d in dates:
+        given = days.get(d)
+        if given is None or d > today:
+            present_on[d] = frozenset()
+            continue
+        totals = given if isinstance(given, DayTotals) else DayTotals.of(given)
+        present = {u for u, us in totals.total_us.items() if us > threshold}
+        if d == today:
+            present |= totals.checked_in_now
+        present_on[d] = frozenset(present) & enrolled
+        for u, us in totals.total_us.items():
+            if u in time_us:
+                time_us[u] += us
 
-    def period(first: date, last: date) -> tuple[int, dict[int, int]]:
+    def period(first: date, last: date) -> tuple[int, Counter[int]]:
         counted = counted_days(first, last, rules, today)
-        return len(counted), {u: sum(u in present_on[d] for d in counted) for u in enrolled}
+        return len(counted), Counter(chain.from_iterable(present_on[d] for d in counted))
 
     def figure(present: int | None) -> tuple[int | None, int | None]:
         return (None, None) if present is None else (present, len(enrolled) - present)
 
-    def n_present(counted: int, hits: dict[int, int]) -> int | None:
+    p, q = _ratio(rules.period_ratio)
+
+    def n_present(counted: int, hits: Counter[int]) -> int | None:
         if not counted:
             return None
-        return sum(bool(period_present(h, counted, rules.period_ratio)) for h in hits.values())
+        # Rule 4 for each user (period_present without its checks, which hold here).
+        return sum(_above(hits[u], counted, p, q) for u in enrolled)
 
     buckets = []
     for first, last in bucket_ranges(start, end, granularity):
@@ -520,15 +716,11 @@ def aggregate(
     counted, hits = period(start, end)
     per_user: dict[int, UserSummary] = {}
     for u in sorted(enrolled):
-        overall = (
-            u in present_on[start]
-            if start == end
-            else period_present(hits[u], counted, rules.period_ratio)
-        )
-        total = sum(
-            (days[d][u].total for d in dates if d <= today and u in days.get(d, {})),
-            timedelta(),
-        )
+        if start == end:
+            overall: bool | None = u in present_on[start]
+        else:
+            overall = _above(hits[u], counted, p, q) if counted else None
+        total = timedelta(microseconds=time_us[u])
         per_user[u] = UserSummary(u, hits[u], counted, overall, total)
     overall_present = len(present_on[start]) if start == end else n_present(counted, hits)
     presences, absences = figure(overall_present)

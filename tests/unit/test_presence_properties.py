@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -166,6 +167,24 @@ def test_day_bounds_on_odd_days_match_a_minute_walk(tz: str, day: date) -> None:
     assert p.day_bounds(day, tz) == oracle.oracle_day_bounds(day, tz)
 
 
+@pytest.mark.parametrize(("tz", "day"), ODD_DAYS)
+def test_rows_on_odd_days_are_paired_on_their_own_local_date(tz: str, day: date) -> None:
+    # Within a hull (the date runs backwards) some instants belong to the day before:
+    # the row path must look each one up, like the event path does.
+    rules = p.Rules(timezone=tz)
+    start = datetime.combine(day, datetime.min.time(), UTC) - timedelta(days=1)
+    events = [
+        p.Event(i, i % 3, p.CHECKIN if i % 2 == 0 else p.CHECKOUT, start + i * timedelta(minutes=7))
+        for i in range(3 * 24 * 60 // 7)
+    ]
+    rows = [(e.user_id, e.timestamp, e.id, e.type) for e in events]
+    now = start + timedelta(days=5)
+    for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
+        want = p.day_results(events, d, rules, now)
+        assert p.day_results_rows(rows, d, rules, now, keep_sessions=True) == want
+        assert p.day_table(rows, d, rules, now) == p.DayTable.of(want)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.sampled_from([z for z in ZONES if transitions(z)]),
@@ -304,6 +323,13 @@ def test_pair_day_matches_the_oracle(sc: dict[str, Any]) -> None:
     for day in sc["window"]:
         results = p.day_results(sc["events"], day, rules, sc["now"])
         assert results == by_range.get(day, {})
+        # The reports' path: database rows in any order, sessions kept or left out.
+        rows = [(e.user_id, e.timestamp, e.id, e.type) for e in sc["events"]]
+        assert p.day_results_rows(rows, day, rules, sc["now"], keep_sessions=True) == results
+        assert p.day_results_rows(rows[::-1], day, rules, sc["now"]) == {
+            u: dataclasses.replace(r, sessions=()) for u, r in results.items()
+        }
+        assert p.day_table(rows[::-1], day, rules, sc["now"]) == p.DayTable.of(results)
         expected_users = {
             e.user_id
             for e in evs
@@ -335,6 +361,11 @@ def test_aggregate_matches_the_oracle(sc: dict[str, Any]) -> None:
     days = {d: p.day_results(sc["events"], d, rules, sc["now"]) for d in sc["window"]}
     report = p.aggregate(
         sc["enrolled"], days, sc["start"], sc["end"], sc["granularity"], rules, sc["now"]
+    )
+    # The reports' path: each date's DayTotals, dates without events left out.
+    totals = {d: p.DayTotals.of(r) for d, r in days.items() if r}
+    assert report == p.aggregate(
+        sc["enrolled"], totals, sc["start"], sc["end"], sc["granularity"], rules, sc["now"]
     )
     want, want_users = oracle.oracle_report(
         sc["events"],
