@@ -223,7 +223,7 @@ class ReportChunk(Model):
     # A running chunk whose lease has passed lost its worker: the reaper runs it again.
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
-    results: Mapped[list[Any] | None] = mapped_column(JSON, deferred=True)
+    results: Mapped[Any] = mapped_column(JSON, nullable=True, deferred=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     report: Mapped[Report] = relationship(back_populates="chunks")
@@ -240,7 +240,7 @@ class DaySummary(Model):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     generation: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
-    results: Mapped[list[Any]] = mapped_column(JSON, deferred=True)
+    results: Mapped[Any] = mapped_column(JSON, nullable=False, deferred=True)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

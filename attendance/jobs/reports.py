@@ -53,9 +53,9 @@ def submit(
 def plan_report(report_id: str) -> str:
     """The parent job: make the chunks, queue the ones to compute and the final step."""
     try:
-        days = service.plan(report_id)
-        db.session.commit()
         settings = _settings()
+        days = service.plan(report_id, settings)
+        db.session.commit()
         chunks = [
             Call(
                 compute_day,

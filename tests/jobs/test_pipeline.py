@@ -148,13 +148,19 @@ def test_single_day_overall_and_quality(week):
     assert today.result["in_school_now"] == 2  # ex7 and ex10
 
 
-def test_month_reuses_the_week_cache(week):
-    school, _ = week
+def test_month_reuses_the_week_cache(week, make_event, db):
+    school, users = week
+    for offset in (-7, -5, -3):
+        make_event(user=users["ex1"], type="checkin", timestamp=at(d(offset), 8))
+    db.session.commit()
     run(school, d(-7), d(-1), "week")
     report = run(school, dt.date(2026, 11, 1), dt.date(2026, 11, 30), "month")
     sources = {c.day: c.source for c in report.chunks}
-    assert all(sources[d(-7) + dt.timedelta(days=i)] == "cache" for i in range(7))
+    assert [sources[d(i)] for i in range(-7, 0)] == [
+        "cache", "empty", "cache", "empty", "cache", "empty", "empty"
+    ]  # fmt: skip
     assert sources[d(0)] == "computed" and sources[FRI] == "computed"
+    assert sources[dt.date(2026, 11, 1)] == "empty"  # a Sunday without events: no job
     assert sources[dt.date(2026, 11, 28)] == "future"
     assert figures(report) == expected(school, dt.date(2026, 11, 1), dt.date(2026, 11, 30), "month")
 
@@ -342,3 +348,20 @@ def test_thresholds_are_exact(db, make_school, make_user, make_event):
     make_event(user=user, timestamp=at(MON, 8))
     make_event(user=user, type="checkout", timestamp=at(MON, 11, 30, 1))
     assert run(school, MON, MON, "day").result["presences"] == 1
+
+
+def test_cached_days_of_the_earlier_row_format_are_still_read(week, db):
+    school, _ = week
+    run(school, MON, d(3), "day")  # caches Monday to Thursday in columns
+    for summary in db.session.scalars(select(DaySummary).where(DaySummary.school_id == school.id)):
+        cols = service.columns(summary.results)
+        rows = [list(r) for r in zip(*(cols[name] for name in service.COLUMNS), strict=True)]
+        assert service.decode(summary.day, rows) == service.decode(summary.day, summary.results)
+        summary.results = rows  # as the first release stored them
+    db.session.commit()
+    report = run(school, MON, FRI, "week")
+    assert {c.day: c.source for c in report.chunks if c.day < FRI} == {
+        d(i): "cache" for i in range(4)
+    }
+    assert figures(report) == expected(school, MON, FRI, "week")
+    assert report.result["quality"] == run(school, MON, FRI, "day").result["quality"]

@@ -102,8 +102,13 @@ def test_a_photo_in_a_refused_request_is_not_logged(db, json_app, make_user, mak
     assert "iVBOR" not in err and token not in err
 
 
-def test_the_request_id_reaches_the_jobs(db, json_app, make_user, make_token, capsys):
-    (school_id,) = ids(db, make_user(), "school_id")
+def test_the_request_id_reaches_the_jobs(db, json_app, make_user, make_event, make_token, capsys):
+    import datetime as dt
+
+    user = make_user()
+    for day in range(2, 5):  # a date without events would need no chunk job
+        make_event(user=user, timestamp=dt.datetime(2026, 11, day, 8, tzinfo=dt.UTC))
+    (school_id,) = ids(db, user, "school_id")
     token = make_token("district")
     db.session.rollback()
     capsys.readouterr()

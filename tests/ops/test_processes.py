@@ -41,10 +41,21 @@ def workers(redis_url: str) -> dict[str, str | None]:
     return {w.name: w.get_current_job_id() for w in Worker.all(connection=connection)}
 
 
-def test_sigterm_lets_the_running_chunk_finish(db, make_app, make_user, postgres, redis_url, spawn):
+def with_events(make_user, make_event, days: list[dt.date]) -> int:
+    """A user with a check-in on each of days (a date without events gets no chunk job);
+    returns the school's id."""
+    user = make_user()
+    for day in days:
+        make_event(user=user, timestamp=dt.datetime.combine(day, dt.time(8), dt.UTC))
+    return user.school_id
+
+
+def test_sigterm_lets_the_running_chunk_finish(
+    db, make_app, make_user, make_event, postgres, redis_url, spawn
+):
     from attendance.jobs import reports as jobs
 
-    school_id = make_user().school_id
+    school_id = with_events(make_user, make_event, [DAY])
     db.session.rollback()
     env = {"DATABASE_URL": postgres, "REDIS_URL": redis_url}
     args = ["worker", "--name", "graceful-0", "--reaper-interval", "1"]
@@ -118,13 +129,13 @@ def test_serve_starts_and_stops_its_workers(db, postgres, redis_url, spawn):
 
 
 def test_worker_count_runs_n_processes_and_serves_their_metrics(
-    db, make_app, make_user, postgres, redis_url, spawn
+    db, make_app, make_user, make_event, postgres, redis_url, spawn
 ):
     from prometheus_client.parser import text_string_to_metric_families
 
     from attendance.jobs import reports as jobs
 
-    school_id = make_user().school_id
+    school_id = with_events(make_user, make_event, [DAY, DAY + dt.timedelta(days=1)])
     db.session.rollback()
     port = free_port()
     env = {
