@@ -230,7 +230,7 @@ def _clamp(value: int, bounds: tuple[int, int]) -> int:
 _Step = tuple[int, bool, int]
 
 
-def _user_day(rng: Random, profile: _Profile) -> list[_Step]:
+def _user_day(rng: Random, profile: _Profile, lunch_rate: float = LUNCH_RATE) -> list[_Step]:
     """One pupil's events on one school day, in time order (empty when absent)."""
     if rng.random() < profile.absence:
         return []
@@ -257,7 +257,7 @@ def _user_day(rng: Random, profile: _Profile) -> list[_Step]:
         steps.append((rng.randint(arrive + 1800, latest), False, temp()))
         return steps
     # Latecomers skip the lunch trip and stay over 4 h: present like everybody else.
-    if not late and rng.random() < LUNCH_RATE:
+    if not late and rng.random() < lunch_rate:
         out = rng.randint(*LUNCH_OUT_WINDOW)
         steps.append((out, False, temp()))
         steps.append((out + rng.randint(*LUNCH_LENGTH), True, temp()))
@@ -286,8 +286,12 @@ def generate_school_events(
     seed: int,
     school_index: int = 0,
     now: datetime | None = None,
+    lunch_rate: float = LUNCH_RATE,
 ) -> Iterator[GeneratedEvent]:
     """Yield one school's events for local dates ``start``..``end`` (inclusive).
+
+    ``lunch_rate`` is the share of pupils who go out for lunch (a check-out and a
+    check-in more); 1.0 is an open-campus school, about 3.7 events per pupil-day.
 
     Events come day by day in timestamp order (ties: user, then event number).
     With ``now``, nothing after ``now`` is yielded: later days give nothing, and on
@@ -304,7 +308,7 @@ def generate_school_events(
     day = start
     while day <= end:
         if day.isoweekday() in plan.school_days and day not in plan.closures:
-            yield from _school_day(tz, profiles, day, seed, school_index, now)
+            yield from _school_day(tz, profiles, day, seed, school_index, now, lunch_rate)
         day += timedelta(days=1)
 
 
@@ -315,6 +319,7 @@ def _school_day(
     seed: int,
     school_index: int,
     now: datetime | None,
+    lunch_rate: float,
 ) -> Iterator[GeneratedEvent]:
     """All users' events of one school day, sorted, cut at ``now``."""
     base = _utc_base(day, tz)
@@ -323,7 +328,7 @@ def _school_day(
     rows: list[tuple[datetime, int, int, bool, int]] = []
     for key, profile in enumerate(profiles):
         rng = _rng(seed, school_index, key, day.isoformat())
-        for n, (seconds, is_checkin, tenths) in enumerate(_user_day(rng, profile)):
+        for n, (seconds, is_checkin, tenths) in enumerate(_user_day(rng, profile, lunch_rate)):
             if base is not None:
                 ts = base + timedelta(seconds=seconds)
             else:

@@ -2,15 +2,20 @@
 
     make bench-aggregate            # or: python tools/bench_aggregate.py --users 2000
 
-Loads a realistic month (the demo generator: 2,000 pupils, one school) into a fresh
-PostgreSQL database, starts gunicorn and 2 `flask worker` processes on Redis, then times,
-in one run:
+Loads a realistic month into a fresh PostgreSQL database (the demo generator: 2,000
+pupils of one open-campus school, where pupils go out for lunch: about 150,000 events over
+21 school days), starts gunicorn and 2 `flask worker` processes on Redis, then times, in
+one run:
 
-- cold: HTTP request to finished document, nothing cached;
+- cold: HTTP request to finished document, nothing cached (median of --cold rounds; before
+  each, the school's reports and cached days are deleted; each round also times the
+  baseline, so both are measured on the same, possibly drifting, machine);
 - warm: the same request again;
 - day cache: the same month by week (every past day comes from the per-day cache);
 - baseline: the month's present/absent as one SQL statement with window functions.
 
+Before timing, a small second school's month is computed once, so every process has
+connected and loaded its code: "cold" means no figures cached, not processes starting.
 The baseline and the service must agree on the figures, or the run fails.
 """
 
@@ -94,10 +99,16 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 
 def load(
-    conn: psycopg.Connection, users: int, start: dt.date, end: dt.date, tz: str
+    conn: psycopg.Connection,
+    users: int,
+    start: dt.date,
+    end: dt.date,
+    tz: str,
+    lunch_rate: float,
+    index: int = 0,
 ) -> tuple[int, int]:
     """One school, `users` pupils and their month of events, with COPY."""
-    plan = demo.school_plans(1, [tz], seed=42)[0]
+    plan = demo.school_plans(index + 1, [tz], seed=42)[index]
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO schools (name, timezone, school_days, min_daily_hours, period_ratio,"
@@ -108,7 +119,7 @@ def load(
         school_id = cur.fetchone()[0]  # type: ignore[index]
         for day in sorted(d for d in plan.closures if start <= d <= end):
             cur.execute("INSERT INTO closures (school_id, date) VALUES (%s, %s)", (school_id, day))
-        names = demo.user_names(users, 42, 0)
+        names = demo.user_names(users, 42, index)
         ids = []
         for name in names:
             cur.execute(
@@ -118,13 +129,19 @@ def load(
             )
             ids.append(cur.fetchone()[0])  # type: ignore[index]
         count = 0
-        events = demo.generate_school_events(plan, users, start, end, seed=42)
+        events = demo.generate_school_events(
+            plan, users, start, end, seed=42, school_index=index, lunch_rate=lunch_rate
+        )
         with cur.copy(
             "COPY attendances (user_id, school_id, type, timestamp, temperature, received_at,"
             " idempotency_key) FROM STDIN"
         ) as copy:
             for e in tqdm(
-                events, desc="loading events", unit="ev", total=demo.count_estimate(users, 21)
+                events,
+                desc="loading events",
+                unit="ev",
+                total=round(demo.count_estimate(users, 21) * (1 + lunch_rate) / 1.15),
+                disable=users < 1000,
             ):
                 copy.write_row((ids[e.user_key], school_id, e.type, e.timestamp, e.temperature,
                                 e.timestamp, e.client_event_id))  # fmt: skip
@@ -155,7 +172,16 @@ def main() -> int:
     parser.add_argument("--timezone", default="Europe/Berlin")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--repeat", type=int, default=5, help="timings of the warm and baseline runs"
+        "--lunch-rate",
+        type=float,
+        default=1.0,
+        help="share of pupils going out for lunch (demo default 0.15: ~90,000 events)",
+    )
+    parser.add_argument(
+        "--cold", type=int, default=5, help="rounds of one cold report and --repeat baselines"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="warm runs, and baseline runs per round"
     )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
@@ -184,7 +210,8 @@ def main() -> int:
 
     with psycopg.connect(url) as conn:
         began = time.perf_counter()
-        school_id, events = load(conn, args.users, start, end, args.timezone)
+        school_id, events = load(conn, args.users, start, end, args.timezone, args.lunch_rate)
+        warmup_id, _ = load(conn, 50, start, end, args.timezone, args.lunch_rate, index=1)
         took = time.perf_counter() - began
         print(f"loaded {events:,} events for {args.users:,} users in {took:.1f}s")
         with conn.cursor() as cur:
@@ -239,23 +266,33 @@ def main() -> int:
         report = (
             f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}&wait=60"
         )
+        warmup = report.replace(f"school/{school_id}?", f"school/{warmup_id}?")
+        for granularity in ("month", "week", "day", "month"):
+            get(f"{warmup}&granularity={granularity}")
 
-        status, cold_doc, cold = get(report + "&granularity=month")
-        if status != 200 or cold_doc["status"] != "finished":
-            raise SystemExit(f"cold report did not finish: {cold_doc}")
+        # Rounds alternate the cold report and the baseline, so that both see the same
+        # machine (a shared machine's speed drifts over a minute).
+        colds, baseline, figures = [], [], None
+        params = {"school": school_id, "tz": args.timezone, "start": start, "end": end,
+                  "hours": 4, "ratio": 0.8}  # fmt: skip
+        with psycopg.connect(url, autocommit=True) as conn:
+            for _ in tqdm(range(args.cold), desc="cold rounds", unit="round"):
+                # Forget every figure of the school: its reports and its cached days.
+                conn.execute("DELETE FROM reports WHERE school_id = %s", (school_id,))
+                conn.execute("DELETE FROM day_summaries WHERE school_id = %s", (school_id,))
+                status, cold_doc, took = get(report + "&granularity=month")
+                if status != 200 or cold_doc["status"] != "finished":
+                    raise SystemExit(f"cold report did not finish: {cold_doc}")
+                colds.append(took)
+                for _ in range(args.repeat):
+                    began = time.perf_counter()
+                    figures = conn.execute(BASELINE_SQL, params).fetchone()
+                    baseline.append(time.perf_counter() - began)
+        cold = statistics.median(colds)
         warm = [get(report + "&granularity=month")[2] for _ in range(args.repeat)]
         status, week_doc, by_week = get(report + "&granularity=week")
         if status != 200 or week_doc["status"] != "finished":
             raise SystemExit(f"week report did not finish: {week_doc}")
-
-        baseline, figures = [], None
-        with psycopg.connect(url) as conn:
-            params = {"school": school_id, "tz": args.timezone, "start": start, "end": end,
-                      "hours": 4, "ratio": 0.8}  # fmt: skip
-            for _ in range(args.repeat):
-                began = time.perf_counter()
-                figures = conn.execute(BASELINE_SQL, params).fetchone()
-                baseline.append(time.perf_counter() - began)
     finally:
         for proc in procs:
             proc.terminate()
@@ -269,15 +306,21 @@ def main() -> int:
     print(f"month {start}..{end}, {args.timezone}, {args.users:,} users, {events:,} events, "
           f"{cold_doc['buckets'][0]['counted_days']} counted days ({closures} closures), "
           f"{args.workers} workers")  # fmt: skip
-    print(f"{'measure':<44}{'seconds':>10}{'x baseline':>12}")
+    print(f"{'measure':<50}{'seconds':>10}{'x baseline':>12}")
     rows = [
-        ("baseline: one SQL statement (median)", base_s),
-        ("cold month report, HTTP to document", cold),
+        ("baseline: one SQL statement (median of all rounds)", base_s),
+        ("cold month report, HTTP to document (median)", cold),
         ("warm repeat (median)", warm_s),
         ("same month by week, days from the cache", by_week),
     ]
     for label, seconds in rows:
-        print(f"{label:<44}{seconds:>10.3f}{seconds / base_s:>12.2f}")
+        print(f"{label:<50}{seconds:>10.3f}{seconds / base_s:>12.2f}")
+    print(f"cold runs: {', '.join(f'{c:.3f}' for c in colds)} s")
+    per_round = [
+        colds[i] / statistics.median(baseline[i * args.repeat : (i + 1) * args.repeat])
+        for i in range(len(colds))
+    ]
+    print(f"cold / baseline by round: {', '.join(f'{r:.2f}' for r in per_round)}")
     print(f"figures: service present/absent = {service}, SQL baseline = {tuple(figures or ())}")
     if tuple(figures or ()) != service:
         print("MISMATCH between the service and the SQL baseline", file=sys.stderr)

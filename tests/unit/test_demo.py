@@ -270,6 +270,21 @@ def test_lunch_breaks_are_around_noon(big: Sample) -> None:
             assert time(11, 45) <= out <= time(12, 15) < back <= time(13, 5)
 
 
+def test_an_open_campus_school_goes_out_for_lunch() -> None:
+    # lunch_rate=1.0 is the benchmark's month: about 160,000 events for 2,000 pupils.
+    plan = SchoolPlan("Open Campus", "Europe/Berlin")
+    start, end = date(2026, 10, 5), date(2026, 10, 16)
+    events = list(generate_school_events(plan, 300, start, end, seed=7, lunch_rate=1.0))
+    days = list(pair(events, plan.timezone).values())
+    on_time = [d for d in days if local(d.events[0], plan.timezone).time() < time(8, 30)]
+    lunch = sum(1 for d in on_time if len(d.events) >= 3)
+    assert lunch / len(on_time) >= 0.95  # all but those sent home or leaving early
+    per_pupil_day = len(events) / (300 * len(school_days(start, end, plan)))
+    assert 3.5 <= per_pupil_day <= 3.9
+    for day in days:  # still alternating: never a check-out before its check-in
+        assert [e.type for e in day.events][::2] == ["checkin"] * ((len(day.events) + 1) // 2)
+
+
 # Timezones
 
 
