@@ -98,21 +98,9 @@ def _pending(session: Session) -> list[tuple[str, Any]]:
 
 
 def _after_flush(session: Session, flush_context: Any) -> None:
-    from ..models import (
-        CHUNK_PENDING,
-        REPORT_FAILED,
-        REPORT_FINISHED,
-        Report,
-        ReportChunk,
-    )
+    from ..models import REPORT_FAILED, REPORT_FINISHED, Report
 
     pending = _pending(session)
-    for obj in session.new:
-        if isinstance(obj, ReportChunk):
-            if obj.source == "cache":
-                pending.append(("hit", 1))
-            elif obj.status == CHUNK_PENDING:
-                pending.append(("miss", 1))
     for obj in list(session.new) + list(session.dirty):
         if not isinstance(obj, Report) or obj.status not in (REPORT_FINISHED, REPORT_FAILED):
             continue
@@ -143,6 +131,12 @@ def _attendances_recorded(sender: Any, count: int = 1, **extra: Any) -> None:
     _pending(db.session()).append(("attendances", count))
 
 
+def _report_planned(sender: Any, hits: int = 0, misses: int = 0, **extra: Any) -> None:
+    from ..extensions import db
+
+    _pending(db.session()).extend((("hit", hits), ("miss", misses)))
+
+
 _installed = False
 
 
@@ -151,12 +145,13 @@ def install_hooks() -> None:
     global _installed
     if _installed:
         return
-    from ..signals import attendances_recorded
+    from ..signals import attendances_recorded, report_planned
 
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_rollback", _after_rollback)
     attendances_recorded.connect(_attendances_recorded)
+    report_planned.connect(_report_planned)
     _installed = True
 
 
