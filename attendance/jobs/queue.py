@@ -9,7 +9,7 @@ import collections
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,14 +29,13 @@ class Call:
     func: Callable[..., Any]
     args: tuple[Any, ...]
     job_id: str
-    depends_on: Sequence[str] = ()
     retries: int = 0
     timeout: int = 300
     meta: dict[str, Any] = field(default_factory=dict)
 
 
 class RQDispatcher:
-    """Enqueue on an RQ queue; the final step waits on its chunks with `allow_failure`."""
+    """Enqueue on an RQ queue (in one pipeline: one round trip for a month's chunks)."""
 
     def __init__(self, redis_url: str, queue_name: str) -> None:
         from redis import Redis
@@ -47,7 +46,6 @@ class RQDispatcher:
 
     def enqueue(self, *calls: Call) -> None:
         from rq import Retry
-        from rq.job import Dependency
 
         prepared = [
             self.queue.prepare_data(
@@ -57,11 +55,6 @@ class RQDispatcher:
                 timeout=call.timeout,
                 # Immediate retries: a delayed one would need RQ's scheduler process.
                 retry=Retry(max=call.retries) if call.retries else None,
-                depends_on=(
-                    Dependency(jobs=list(call.depends_on), allow_failure=True)
-                    if call.depends_on
-                    else None
-                ),
                 # Results live in the database; RQ's copies only need to outlast a poll.
                 result_ttl=600,
                 failure_ttl=86400,
@@ -100,8 +93,8 @@ class RQDispatcher:
 class InlineDispatcher:
     """Run jobs on one background thread of this process, in the order they are enqueued.
 
-    A job enqueued by a running job runs after it, so a final step enqueued after its
-    chunks sees them done: the same ordering RQ's dependencies give.
+    A job enqueued by a running job runs after the jobs already waiting, as on an RQ
+    queue with one worker.
     """
 
     def __init__(self, app: Flask, synchronous: bool = False) -> None:

@@ -50,8 +50,18 @@ def submit(
     return report
 
 
+def _final_step(report_id: str) -> Call:
+    # One id per report: queued twice (two chunks finishing together), it runs twice and
+    # the second run finds the report finished.
+    return Call(finalize_report, (report_id,), job_id=f"report-{report_id}-final", retries=2)
+
+
 def plan_report(report_id: str) -> str:
-    """The parent job: make the chunks, queue the ones to compute and the final step."""
+    """The parent job: make the chunks and queue the ones to compute.
+
+    No job waits on another: each chunk reports back to the database, and the chunk that
+    finds no other left to compute queues the final step (see `compute_day`).
+    """
     try:
         settings = _settings()
         days = service.plan(report_id, settings)
@@ -66,39 +76,45 @@ def plan_report(report_id: str) -> str:
             )
             for day in days
         ]
-        final = Call(
-            finalize_report,
-            (report_id,),
-            job_id=f"report-{report_id}-final",
-            depends_on=[c.job_id for c in chunks],
-            retries=2,
-        )
-        dispatcher().enqueue(*chunks, final)
+        if chunks:
+            dispatcher().enqueue(*chunks)
+            return report_id
+        ready = service.ready_to_finalize(report_id)  # every date cached, empty or future
+        db.session.commit()
+        if ready:
+            dispatcher().enqueue(_final_step(report_id))
         return report_id
     finally:
         db.session.remove()
 
 
 def compute_day(report_id: str, day_iso: str) -> str:
-    """A chunk: compute one local date and report it back to the database."""
+    """A chunk: compute one local date and report it back to the database; the last chunk
+    of the report to do so queues the final step."""
     day = dt.date.fromisoformat(day_iso)
     settings = _settings()
     try:
-        if not service.start_chunk(report_id, day, settings):
+        if service.start_chunk(report_id, day, settings):
             db.session.commit()
-            return report_id
+            delay = float(settings.faults.get("chunk_sleep", 0))
+            if delay:
+                time.sleep(delay)  # fault injection: widen the window in which a worker can die
+            service.compute_chunk(report_id, day, settings)
         db.session.commit()
-        delay = float(settings.faults.get("chunk_sleep", 0))
-        if delay:
-            time.sleep(delay)  # fault injection: widen the window in which a worker can die
-        service.compute_chunk(report_id, day, settings)
-        db.session.commit()
+        # Asked after our own commit, so of two chunks finishing together at least the
+        # later one sees the other's: the final step is never left unqueued.
+        ready = service.ready_to_finalize(report_id)
+        db.session.commit()  # end the read (on SQLite it would hold the job's lock)
+        if ready:
+            dispatcher().enqueue(_final_step(report_id))
         return report_id
     except Exception as error:
         db.session.rollback()
-        service.record_chunk_failure(report_id, day, error, settings)
+        failed = service.record_chunk_failure(report_id, day, error, settings)
         db.session.commit()
         log.exception("report %s: day %s failed", report_id, day_iso)
+        if failed:  # no tries left: the final step fails the report now
+            dispatcher().enqueue(_final_step(report_id))
         raise
     finally:
         db.session.remove()
@@ -154,16 +170,9 @@ def reap(everything: bool = False) -> service.Recovery:
             )
             for rid, day in found.chunks
         ]
-        rerun_ids = {rid: [c.job_id for c in calls if c.args[0] == rid] for rid in found.finalize}
-        calls += [
-            Call(
-                finalize_report,
-                (rid,),
-                job_id=f"report-{rid}-final-{stamp}",
-                depends_on=[j for j in rerun_ids[rid] if "-day-" in j],
-            )
-            for rid in found.finalize
-        ]
+        # Requeued chunks queue the final step when they finish; this one finishes
+        # reports whose chunks are all done or failed (it does nothing while any runs).
+        calls += [_final_step(rid) for rid in found.finalize]
         if calls:
             log.warning(
                 "reaper: requeued %d plans, %d chunks, %d final steps",

@@ -457,6 +457,19 @@ def record_chunk_failure(
     return final
 
 
+def ready_to_finalize(report_id: str) -> bool:
+    """True when no chunk of the report is waiting or running (each is done or failed)."""
+    unfinished = db.session.scalar(
+        select(func.count())
+        .select_from(ReportChunk)
+        .where(
+            ReportChunk.report_id == report_id,
+            ReportChunk.status.in_((CHUNK_PENDING, CHUNK_RUNNING)),
+        )
+    )
+    return not unfinished
+
+
 def finalize(report_id: str) -> str:
     """Combine the chunks into the finished report, or fail it; returns the report's status."""
     report = _locked_report(report_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -285,6 +286,55 @@ def test_steps_run_twice_change_nothing(week, app, db):
     again = db.session.get(Report, report_id)
     assert again.result == before
     assert len(again.chunks) == 5
+
+
+def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, monkeypatch):
+    school, _ = week
+    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report_id = report.id
+    db.session.commit()
+    queued: list[str] = []
+    monkeypatch.setattr(
+        jobs, "dispatcher", lambda: SimpleNamespace(enqueue=lambda *c: queued.extend(
+            x.job_id for x in c))
+    )  # fmt: skip
+    with app.app_context():
+        jobs.plan_report(report_id)
+        days = [dt.date.fromisoformat(j.split("-day-")[1][:10]) for j in queued]
+        assert days == [MON, d(1), d(2), d(3), FRI]
+        queued.clear()
+        for day in reversed(days[1:]):
+            jobs.compute_day(report_id, day.isoformat())
+        assert queued == []  # Monday has not reported back yet
+        jobs.compute_day(report_id, MON.isoformat())
+        assert queued == [f"report-{report_id}-final"]
+        jobs.compute_day(report_id, MON.isoformat())  # run again: queues it again, harmless
+        assert queued == [f"report-{report_id}-final"] * 2
+        assert jobs.finalize_report(report_id) == "finished"
+        assert jobs.finalize_report(report_id) == "finished"
+    db.session.expire_all()
+    assert figures(db.session.get(Report, report_id)) == expected(school, MON, FRI, "day")
+
+
+def test_a_chunk_out_of_tries_queues_the_final_step_at_once(week, app, db, monkeypatch):
+    school, _ = week
+    monkeypatch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(d(1))]})
+    monkeypatch.setitem(app.config, "REPORT_CHUNK_ATTEMPTS", 1)
+    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report_id = report.id
+    db.session.commit()
+    queued: list[str] = []
+    monkeypatch.setattr(
+        jobs, "dispatcher", lambda: SimpleNamespace(enqueue=lambda *c: queued.extend(
+            x.job_id for x in c))
+    )  # fmt: skip
+    with app.app_context():
+        jobs.plan_report(report_id)
+        queued.clear()
+        with pytest.raises(RuntimeError):
+            jobs.compute_day(report_id, d(1).isoformat())
+        assert queued == [f"report-{report_id}-final"]  # the other days are still waiting
+        assert jobs.finalize_report(report_id) == "failed"
 
 
 def test_a_failing_chunk_fails_the_report(week, app, monkeypatch, db):
