@@ -288,16 +288,20 @@ def test_steps_run_twice_change_nothing(week, app, db):
     assert len(again.chunks) == 5
 
 
-def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, monkeypatch):
+@pytest.fixture
+def queued(monkeypatch) -> list[str]:
+    """The ids of the jobs queued from now on (they are not run)."""
+    ids: list[str] = []
+    fake = SimpleNamespace(enqueue=lambda *calls: ids.extend(c.job_id for c in calls))
+    monkeypatch.setattr(jobs, "dispatcher", lambda: fake)
+    return ids
+
+
+def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, queued):
     school, _ = week
     report, _ = service.create_report(school, MON, FRI, "day", NOW)
     report_id = report.id
     db.session.commit()
-    queued: list[str] = []
-    monkeypatch.setattr(
-        jobs, "dispatcher", lambda: SimpleNamespace(enqueue=lambda *c: queued.extend(
-            x.job_id for x in c))
-    )  # fmt: skip
     with app.app_context():
         jobs.plan_report(report_id)
         days = [dt.date.fromisoformat(j.split("-day-")[1][:10]) for j in queued]
@@ -316,18 +320,13 @@ def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, monk
     assert figures(db.session.get(Report, report_id)) == expected(school, MON, FRI, "day")
 
 
-def test_a_chunk_out_of_tries_queues_the_final_step_at_once(week, app, db, monkeypatch):
+def test_a_chunk_out_of_tries_queues_the_final_step_at_once(week, app, db, monkeypatch, queued):
     school, _ = week
     monkeypatch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(d(1))]})
     monkeypatch.setitem(app.config, "REPORT_CHUNK_ATTEMPTS", 1)
     report, _ = service.create_report(school, MON, FRI, "day", NOW)
     report_id = report.id
     db.session.commit()
-    queued: list[str] = []
-    monkeypatch.setattr(
-        jobs, "dispatcher", lambda: SimpleNamespace(enqueue=lambda *c: queued.extend(
-            x.job_id for x in c))
-    )  # fmt: skip
     with app.app_context():
         jobs.plan_report(report_id)
         queued.clear()
