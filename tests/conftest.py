@@ -1,11 +1,16 @@
-"""Shared fixtures: the app on the test database, a client, and row factories."""
+"""Shared fixtures: the app on the test database, a client, row factories, real processes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +200,57 @@ def make_event(db: Any, make_user: Callable[..., User]) -> Callable[..., Attenda
         return event
 
     return make
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], Path]]]:
+    """Start `flask --app attendance ...` (or `-m module`) processes; stopped afterwards.
+
+    `spawn(args, env, module="flask", log=None, **config)`: `env` is added to this
+    process's environment and `config` as ATTENDANCE_<NAME> JSON values. The output goes to
+    a file of its own under tmp_path, or is appended to `log`. Each process leads a process
+    group of its own, so that teardown stops it with its children: SIGTERM, SIGKILL after 20 s.
+    """
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        args: list[str],
+        env: dict[str, str],
+        module: str = "flask",
+        *,
+        log: Path | None = None,
+        **config: Any,
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        out = log or tmp_path / f"proc-{len(procs)}.log"
+        environ = {
+            **os.environ,
+            **env,
+            **{f"ATTENDANCE_{k}": json.dumps(v) for k, v in config.items()},
+        }
+        with open(out, "ab") as sink:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    module,
+                    *(["--app", "attendance"] if module == "flask" else []),
+                    *args,
+                ],
+                env=environ,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        procs.append(proc)
+        return proc, out
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -46,10 +46,9 @@ def check_event(
 
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    """A stored event as the API shows it (the attribute names of Attendance)."""
+class Row:
+    """One event ready to store: the columns of Attendance but the id, in COLUMNS order."""
 
-    id: int
     user_id: int
     school_id: int
     type: str
@@ -58,6 +57,59 @@ class Recorded:
     image: str | None
     received_at: dt.datetime
     idempotency_key: str | None
+
+    @classmethod
+    def from_event(
+        cls, data: Mapping[str, Any], received_at: dt.datetime, key: str | None = None
+    ) -> Row:
+        """The row of a validated event as sent (one event or a batch's: stored alike).
+
+        An event without a timestamp happened when it arrived; `key` (a request's
+        Idempotency-Key) goes before the event's client_event_id.
+        """
+        return cls(
+            user_id=data["user_id"],
+            school_id=data["school_id"],
+            type=data["type"],
+            timestamp=data.get("timestamp") or received_at,
+            temperature=data["temperature"],
+            image=images.reference(data.get("image")),  # the file once the row is in
+            received_at=received_at,
+            idempotency_key=key or data.get("client_event_id"),
+        )
+
+    @property
+    def key(self) -> tuple[int, str] | None:
+        """The idempotency key with its scope, the school."""
+        return None if self.idempotency_key is None else (self.school_id, self.idempotency_key)
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The values in COLUMNS order."""
+        return (
+            self.user_id,
+            self.school_id,
+            self.type,
+            self.timestamp,
+            self.temperature,
+            self.image,
+            self.received_at,
+            self.idempotency_key,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values by column name (a statement's parameters)."""
+        return dict(zip(COLUMNS, self.as_tuple(), strict=True))
+
+
+# The columns a stored event is made of, in the order of Row.as_tuple.
+COLUMNS = tuple(f.name for f in fields(Row))
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded(Row):
+    """A stored event as the API shows it (the attribute names of Attendance)."""
+
+    id: int
     fever: bool
 
     @classmethod
@@ -79,30 +131,20 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     version is bumped only for an event of a day that is over (see daycache).
     """
     received_at = utcnow()
-    key = key or data.get("client_event_id")
-    timestamp = data.get("timestamp") or received_at
+    row = Row.from_event(data, received_at, key)
     stored = None
-    if timestamp <= received_at + MAX_FUTURE:
-        values = {
-            "user_id": data["user_id"],
-            "school_id": data["school_id"],
-            "type": data["type"],
-            "timestamp": timestamp,
-            "temperature": data["temperature"],
-            "image": images.reference(data.get("image")),
-            "received_at": received_at,
-            "idempotency_key": key,
-        }
+    if row.timestamp <= received_at + MAX_FUTURE:
+        values = row.as_dict()
         stored = db.session.execute(_INSERT[dialect()], values).first()
     if stored is None:
-        return _not_stored(data, key, received_at), False
+        return _not_stored(data, row.idempotency_key, received_at), False
     # The photo's file is written once the row is in, before the commit shows the row:
     # a refused or repeated event leaves no file behind.
     images.to_stored(data.get("image"))
     # The row is what was sent (stored as sent); only its id and the school's settings
     # come back, so the answer needs no type processing of a whole row.
     ident, timezone, fever_threshold = stored
-    values["timestamp"] = timestamp.astimezone(dt.UTC)
+    values["timestamp"] = row.timestamp.astimezone(dt.UTC)
     event = Recorded(id=ident, **values, fever=data["temperature"] >= fever_threshold)
     day = local_day(timezone, event.timestamp)
     if not still_open(timezone, day, utcnow()):  # a late event: its day may be cached

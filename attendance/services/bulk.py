@@ -10,7 +10,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -22,7 +21,7 @@ from ..models import Attendance, School, User, utcnow
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
-from .attendances import check_event
+from .attendances import Row, check_event
 from .daycache import invalidate_days, local_day
 
 CREATED = "created"
@@ -31,50 +30,6 @@ INVALID = "invalid"
 
 # SQLite allows 32,766 bound parameters per statement.
 KEYS_PER_QUERY = 5000
-
-# The columns a stored event is made of, in the order of Row.as_tuple.
-COLUMNS = (
-    "user_id",
-    "school_id",
-    "type",
-    "timestamp",
-    "temperature",
-    "image",
-    "received_at",
-    "idempotency_key",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One event ready to store, in COLUMNS order."""
-
-    user_id: int
-    school_id: int
-    type: str
-    timestamp: dt.datetime
-    temperature: Decimal
-    image: str | None
-    received_at: dt.datetime
-    idempotency_key: str | None
-
-    @property
-    def key(self) -> tuple[int, str] | None:
-        """The idempotency key with its scope, the school."""
-        return None if self.idempotency_key is None else (self.school_id, self.idempotency_key)
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """The values in COLUMNS order."""
-        return (
-            self.user_id,
-            self.school_id,
-            self.type,
-            self.timestamp,
-            self.temperature,
-            self.image,
-            self.received_at,
-            self.idempotency_key,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +85,7 @@ def record_many(
             continue
         if key is not None:
             first_of[key] = i
-        rows.append((i, _row(event, received_at)))
+        rows.append((i, Row.from_event(event, received_at)))
 
     ids = insert_rows([row for _, row in rows], checked=True)
     photos = {i: e["image"] for i, e in valid if e.get("image") is not None}
@@ -157,19 +112,6 @@ def record_many(
 def _key(event: Mapping[str, Any]) -> tuple[int, str] | None:
     key = event.get("client_event_id")
     return None if key is None else (event["school_id"], key)
-
-
-def _row(event: Mapping[str, Any], received_at: dt.datetime) -> Row:
-    return Row(
-        user_id=event["user_id"],
-        school_id=event["school_id"],
-        type=event["type"],
-        timestamp=event.get("timestamp") or received_at,
-        temperature=event["temperature"],
-        image=images.reference(event.get("image")),  # the file once the row is in
-        received_at=received_at,
-        idempotency_key=event.get("client_event_id"),
-    )
 
 
 def _load_users_and_schools(
@@ -260,7 +202,7 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
         # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these
         # keys between the look-up and the insert.
         stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
-        params = [dict(zip(COLUMNS, rows[n].as_tuple(), strict=True)) for n in new]
+        params = [rows[n].as_dict() for n in new]
         fresh = list(db.session.scalars(stmt, params))
     for n, ident in zip(new, fresh, strict=True):
         ids[n] = ident

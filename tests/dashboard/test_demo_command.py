@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from attendance.models import Attendance, School, User
+from attendance.models import Attendance, DayVersion, School, User
 from attendance.security import admins
+from attendance.services.daycache import local_day
 
 
 def test_demo_loads_once(runner, db):
@@ -24,6 +25,25 @@ def test_demo_loads_once(runner, db):
     assert "already has schools" in again.output
     assert db.session.scalar(select(func.count(Attendance.id))) == events
     assert admins.authenticate("demo@example.org", "attendance-demo") is not None
+
+
+def test_demo_bumps_the_version_of_every_date_it_loads(runner, db):
+    """The per-day report cache knows a finished day changed only by its version."""
+    result = runner.invoke(args=["demo", "--schools", "2", "--users", "5", "--weeks", "2"])
+    assert result.exit_code == 0, result.output
+    zones = {s: tz for s, tz in db.session.execute(select(School.id, School.timezone))}
+    loaded = {
+        (school_id, local_day(zones[school_id], ts))
+        for school_id, ts in db.session.execute(select(Attendance.school_id, Attendance.timestamp))
+    }
+    versions = dict(
+        ((school_id, day), version)
+        for school_id, day, version in db.session.execute(
+            select(DayVersion.school_id, DayVersion.day, DayVersion.version)
+        )
+    )
+    assert len(loaded) > 10 and set(versions) == loaded
+    assert set(versions.values()) == {1}
 
 
 def test_demo_fevers_have_photos(runner, db):

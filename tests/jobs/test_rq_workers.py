@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -72,54 +71,29 @@ def live(
 
 
 @pytest.fixture
-def start_workers(app_config: dict[str, Any], redis_url: str) -> Iterator[Callable[..., list]]:
-    """Start `flask --app attendance worker` processes, each in its own process group."""
+def start_workers(
+    app_config: dict[str, Any], redis_url: str, spawn: Callable[..., tuple[Any, Path]]
+) -> Callable[..., list]:
+    """Start `flask --app attendance worker` processes (`spawn` stops them)."""
+    env = {"DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_url}
+    # Worker output is appended to $WORKER_LOG when set (for debugging), else kept in tmp_path.
+    log = Path(os.environ["WORKER_LOG"]) if os.environ.get("WORKER_LOG") else None
     procs: list[subprocess.Popen[bytes]] = []
-    # Worker output goes to $WORKER_LOG when set (for debugging), else nowhere.
-    log = open(os.environ.get("WORKER_LOG", os.devnull), "ab")  # noqa: SIM115
 
     def start(n: int, **config: Any) -> list[subprocess.Popen[bytes]]:
-        env = {
-            **os.environ,
-            "DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": redis_url,
-            **{f"ATTENDANCE_{k}": json.dumps(v) for k, v in config.items()},
-        }
         started = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flask",
-                    "--app",
-                    "attendance",
-                    "worker",
-                    "--name",
-                    f"test-worker-{len(procs) + i}",
-                    "--reaper-interval",
-                    "1",
-                ],
-                env=env,
-                start_new_session=True,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            spawn(
+                ["worker", "--name", f"test-worker-{len(procs) + i}", "--reaper-interval", "1"],
+                env,
+                log=log,
+                **config,
+            )[0]
             for i in range(n)
         ]
         procs.extend(started)
         return started
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    log.close()
+    return start
 
 
 def load_month(db: Any, users: int = 40) -> School:

@@ -1,14 +1,13 @@
-"""Fixtures for the operations tests: apps with other settings, Redis, worker processes."""
+"""Fixtures for the operations tests: apps with other settings, Redis, PostgreSQL.
+
+The `spawn` fixture that starts real processes is shared: tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,49 +69,6 @@ def postgres(app_config: dict[str, Any]) -> str:
             pytest.fail("CI=true: DATABASE_URL does not name a PostgreSQL database")
         pytest.skip("DATABASE_URL does not name a PostgreSQL database")
     return str(url)
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], Path]]]:
-    """Start `flask --app attendance ...` (or `-m module`) processes, output to a file each."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(
-        args: list[str], env: dict[str, str], module: str = "flask", **config: Any
-    ) -> tuple[subprocess.Popen[bytes], Path]:
-        out = tmp_path / f"proc-{len(procs)}.log"
-        environ = {
-            **os.environ,
-            **env,
-            **{f"ATTENDANCE_{k}": json.dumps(v) for k, v in config.items()},
-        }
-        with open(out, "wb") as sink:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    module,
-                    *(["--app", "attendance"] if module == "flask" else []),
-                    *args,
-                ],
-                env=environ,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        procs.append(proc)
-        return proc, out
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
