@@ -254,3 +254,17 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def redis_url(app_config: dict[str, Any]) -> str:
+    """A real Redis (flushed), or a skip (a failure under CI)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI=true: REDIS_URL is not set; the Redis tests cannot be skipped")
+        pytest.skip("REDIS_URL is not set")
+    from redis import Redis
+
+    Redis.from_url(url).flushdb()
+    return url

@@ -58,12 +58,14 @@ def settle(reports: Sequence[Report]) -> list[Report]:
     ids = [r.id for r in reports]
     deadline = time.monotonic() + float(current_app.config["DASHBOARD_REPORT_WAIT"])
     current = list(reports)
-    while any(r.status not in (FINISHED, FAILED) for r in current):
-        if time.monotonic() >= deadline:
-            break
-        db.session.rollback()  # a fresh transaction sees the jobs' commits
-        time.sleep(0.02)
-        current = [db.session.get_one(Report, i) for i in ids]
+    with jobs.dispatcher().listen(ids) as ended:  # woken when one of them ends
+        while any(r.status not in (FINISHED, FAILED) for r in current):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            db.session.rollback()  # a fresh transaction sees the jobs' commits
+            ended(min(left, 0.25))
+            current = [db.session.get_one(Report, i) for i in ids]
     return current
 
 

@@ -9,8 +9,10 @@ import collections
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +68,32 @@ class RQDispatcher:
             self.queue.enqueue_many(prepared, pipeline=pipe)
             pipe.execute()
 
+    def announce(self, report_ids: Iterable[str]) -> None:
+        """Tell whoever waits for these reports that they ended (finished or failed)."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for report_id in report_ids:
+                pipe.publish(_channel(report_id), b"ended")
+            pipe.execute()
+
+    @contextmanager
+    def listen(self, report_ids: Iterable[str]) -> Iterator[Callable[[float], None]]:
+        """Subscribe to the end of these reports; yields wait(seconds), which returns when
+        one of them is announced or the seconds are up (whichever is first)."""
+        pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*(_channel(r) for r in report_ids))
+
+            def wait(seconds: float) -> None:
+                end = time.monotonic() + seconds
+                # get_message also returns (None) for the subscription's confirmation.
+                while (left := end - time.monotonic()) > 0:
+                    if pubsub.get_message(timeout=left) is not None:
+                        return
+
+            yield wait
+        finally:
+            pubsub.close()
+
     def is_active(self, job_id: str, started_within: float) -> bool:
         """True while the job waits in the queue, or started less than `started_within` s ago.
 
@@ -102,6 +130,7 @@ class InlineDispatcher:
         self.synchronous = synchronous  # run in the caller's thread (tests, CLI)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attendance-jobs")
         self.local = threading.local()
+        self.ended = threading.Condition()
 
     def enqueue(self, *calls: Call) -> None:
         # The request id is read now, in the caller's context, not on the job thread.
@@ -116,6 +145,18 @@ class InlineDispatcher:
 
     def is_active(self, job_id: str, started_within: float) -> bool:
         return False
+
+    def announce(self, report_ids: Iterable[str]) -> None:
+        with self.ended:
+            self.ended.notify_all()
+
+    @contextmanager
+    def listen(self, report_ids: Iterable[str]) -> Iterator[Callable[[float], None]]:
+        def wait(seconds: float) -> None:
+            with self.ended:  # any report's end wakes every waiter: they look again
+                self.ended.wait(max(seconds, 0.0))
+
+        yield wait
 
     def _run(self, calls: list[Call]) -> None:
         self.local.backlog = collections.deque(calls)
@@ -134,6 +175,10 @@ class InlineDispatcher:
                 return
             except Exception:
                 log.exception("job %s failed (attempt %d)", call.job_id, attempt + 1)
+
+
+def _channel(report_id: str) -> str:
+    return f"attendance:report-ended:{report_id}"
 
 
 def dispatcher() -> RQDispatcher | InlineDispatcher:

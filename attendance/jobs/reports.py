@@ -13,7 +13,7 @@ import time
 from flask import current_app
 
 from ..extensions import db
-from ..models import School
+from ..models import REPORT_FAILED, REPORT_FINISHED, School
 from ..services import reports as service
 from .queue import Call, dispatcher
 
@@ -126,6 +126,8 @@ def finalize_report(report_id: str) -> str:
         status = service.finalize(report_id)
         db.session.commit()
         log.info("report %s: %s", report_id, status)
+        if status in (REPORT_FINISHED, REPORT_FAILED):
+            dispatcher().announce([report_id])  # wake the requests waiting for it
         return status
     except Exception:
         db.session.rollback()

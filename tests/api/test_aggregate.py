@@ -88,7 +88,10 @@ def test_threaded_jobs_answer_202_then_poll(
     school_id = school.id
     token = make_token("school", school_id)
     db.session.commit()
-    threaded = create_app({**app_config, "JOBS_SYNCHRONOUS": False})
+    # The one chunk sleeps a moment, so that a zero wait cannot see the report finished.
+    threaded = create_app(
+        {**app_config, "JOBS_SYNCHRONOUS": False, "REPORT_FAULTS": {"chunk_sleep": 0.5}}
+    )
     client = threaded.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     url = f"/api/attendances/aggregate/school/{school_id}?from=2026-11-01&to=2026-11-30"

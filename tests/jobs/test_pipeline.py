@@ -292,7 +292,9 @@ def test_steps_run_twice_change_nothing(week, app, db):
 def queued(monkeypatch) -> list[str]:
     """The ids of the jobs queued from now on (they are not run)."""
     ids: list[str] = []
-    fake = SimpleNamespace(enqueue=lambda *calls: ids.extend(c.job_id for c in calls))
+    fake = SimpleNamespace(
+        enqueue=lambda *calls: ids.extend(c.job_id for c in calls), announce=lambda ids: None
+    )
     monkeypatch.setattr(jobs, "dispatcher", lambda: fake)
     return ids
 

@@ -6,7 +6,6 @@ The `spawn` fixture that starts real processes is shared: tests/conftest.py.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,20 +43,6 @@ def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
         dispose(app)
     root.setLevel(level)
     root.handlers[:] = handlers
-
-
-@pytest.fixture
-def redis_url(app_config: dict[str, Any]) -> str:
-    """A real Redis (flushed), or a skip (a failure under CI)."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        if IN_CI:
-            pytest.fail("CI=true: REDIS_URL is not set; the Redis tests cannot be skipped")
-        pytest.skip("REDIS_URL is not set")
-    from redis import Redis
-
-    Redis.from_url(url).flushdb()
-    return url
 
 
 @pytest.fixture
