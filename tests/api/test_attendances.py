@@ -273,3 +273,21 @@ def test_a_refused_event_leaves_no_photo_behind(client, make_user, app):
     assert first.status_code == 201
     stored = client.get(f"/api/attendances/{first.json['data']['id']}/image")
     assert stored.data == png
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"user_id": 1e999999, "school_id": 1, "type": "checkin"}', "user_id"),
+        ('{"user_id": 123456789012345678901234567890, "school_id": 1, "type": "checkin"}', None),
+        ('{"user_id": NaN, "school_id": 1, "type": "checkin"}', "user_id"),
+        ('{"user_id": 1, "school_id": 1, "type": "\\ud800"}', "type"),
+    ],
+)
+def test_bodies_only_the_standard_parser_takes_are_validated_not_refused(client, body, field):
+    # The fast parser (orjson) refuses these; the standard library's reading of them goes
+    # on to validation, as it always did: 4xx naming the field, never 400 or 500.
+    resp = client.post("/api/attendances", data=body, headers={"Content-Type": "application/json"})
+    assert 400 < resp.status_code < 500, resp.get_data(as_text=True)
+    if field:
+        assert field in resp.get_data(as_text=True)
