@@ -94,6 +94,30 @@ WHERE u.school_id = p.school_id AND u.deleted_at IS NULL
 """
 
 
+PHASES_SQL = """
+SELECT r.created_at, r.started_at, r.finished_at,
+       min(c.updated_at) FILTER (WHERE c.source = 'computed'),
+       max(c.updated_at) FILTER (WHERE c.source = 'computed'),
+       count(*) FILTER (WHERE c.source = 'computed')
+FROM reports r JOIN report_chunks c ON c.report_id = r.id
+WHERE r.id = %s GROUP BY r.id
+"""
+
+
+def report_phases(conn: psycopg.Connection, report_id: str) -> dict[str, float]:
+    """Where a report's time went, from its rows: seconds from the request's report row."""
+    created, planned, finished, first, last, computed = conn.execute(
+        PHASES_SQL, (report_id,)
+    ).fetchone()  # type: ignore[misc]
+    return {
+        "plan done": (planned - created).total_seconds(),
+        "first chunk done": (first - created).total_seconds(),
+        "last chunk done": (last - created).total_seconds(),
+        "finished": (finished - created).total_seconds(),
+        "chunks computed": computed,
+    }
+
+
 def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
@@ -273,6 +297,7 @@ def main() -> int:
         # Rounds alternate the cold report and the baseline, so that both see the same
         # machine (a shared machine's speed drifts over a minute).
         colds, baseline, figures = [], [], None
+        phases: list[dict[str, float]] = []
         params = {"school": school_id, "tz": args.timezone, "start": start, "end": end,
                   "hours": 4, "ratio": 0.8}  # fmt: skip
         with psycopg.connect(url, autocommit=True) as conn:
@@ -284,6 +309,7 @@ def main() -> int:
                 if status != 200 or cold_doc["status"] != "finished":
                     raise SystemExit(f"cold report did not finish: {cold_doc}")
                 colds.append(took)
+                phases.append(report_phases(conn, cold_doc["report_id"]))
                 for _ in range(args.repeat):
                     began = time.perf_counter()
                     figures = conn.execute(BASELINE_SQL, params).fetchone()
@@ -321,6 +347,12 @@ def main() -> int:
         for i in range(len(colds))
     ]
     print(f"cold / baseline by round: {', '.join(f'{r:.2f}' for r in per_round)}")
+    print("cold report phases (median over rounds, seconds after the report row was made):")
+    for key in phases[0]:
+        value = statistics.median(p[key] for p in phases)
+        print(
+            f"  {key:<18}{value:>8.3f}" if key != "chunks computed" else f"  {key:<18}{value:>8.0f}"
+        )
     print(f"figures: service present/absent = {service}, SQL baseline = {tuple(figures or ())}")
     if tuple(figures or ()) != service:
         print("MISMATCH between the service and the SQL baseline", file=sys.stderr)
