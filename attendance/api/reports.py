@@ -68,19 +68,28 @@ def _answer(report: Report, wait: float) -> Any:
     """200 with the figures when ready within `wait` seconds, else 202 with progress."""
     deadline = time.monotonic() + wait
     report_id = report.id
-    # Subscribed before the first look, so an end announced in between is not missed.
+    if report.status in (REPORT_FINISHED, REPORT_FAILED) or wait <= 0:
+        return _document(report)
     with jobs.dispatcher().listen([report_id]) as ended:
         while True:
+            # A fresh look after subscribing, so an end announced before it is not missed.
+            db.session.rollback()
+            report = db.session.get_one(Report, report_id)
             if report.status in (REPORT_FINISHED, REPORT_FAILED):
-                return {"data": service.report_document(report)}, 200
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            db.session.rollback()  # end the transaction: on SQLite it holds the job's lock
+            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
             # Woken when the final step announces the end; a look every 250 ms anyway, in
             # case an announcement is lost (a report failed by the reaper is not announced).
             ended(min(left, 0.25))
-            report = db.session.get_one(Report, report_id)
+    return _document(report)
+
+
+def _document(report: Report) -> Any:
+    if report.status in (REPORT_FINISHED, REPORT_FAILED):
+        return {"data": service.report_document(report)}, 200
     location = url_for("reports.ReportItem", report_id=report.id)
     return {"data": service.report_document(report)}, 202, {"Location": location}
 

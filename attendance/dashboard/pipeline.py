@@ -58,15 +58,17 @@ def settle(reports: Sequence[Report]) -> list[Report]:
     ids = [r.id for r in reports]
     deadline = time.monotonic() + float(current_app.config["DASHBOARD_REPORT_WAIT"])
     current = list(reports)
+    if all(r.status in (FINISHED, FAILED) for r in current):
+        return current
     with jobs.dispatcher().listen(ids) as ended:  # woken when one of them ends
-        while any(r.status not in (FINISHED, FAILED) for r in current):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+        while True:
             db.session.rollback()  # a fresh transaction sees the jobs' commits
+            current = [db.session.get_one(Report, i) for i in ids]  # a look after subscribing
+            left = deadline - time.monotonic()
+            if all(r.status in (FINISHED, FAILED) for r in current) or left <= 0:
+                return current
+            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
             ended(min(left, 0.25))
-            current = [db.session.get_one(Report, i) for i in ids]
-    return current
 
 
 def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:

@@ -79,9 +79,17 @@ class RQDispatcher:
     def listen(self, report_ids: Iterable[str]) -> Iterator[Callable[[float], None]]:
         """Subscribe to the end of these reports; yields wait(seconds), which returns when
         one of them is announced or the seconds are up (whichever is first)."""
+        from redis.exceptions import RedisError
+
         pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(*(_channel(r) for r in report_ids))
+            try:
+                pubsub.subscribe(*(_channel(r) for r in report_ids))
+            except RedisError:
+                # Redis unreachable: the caller still answers, looking in the database.
+                log.warning("cannot subscribe to report ends; polling instead", exc_info=True)
+                yield lambda seconds: time.sleep(max(min(seconds, 0.25), 0.0))
+                return
 
             def wait(seconds: float) -> None:
                 end = time.monotonic() + seconds

@@ -45,3 +45,11 @@ def test_without_an_announcement_the_wait_runs_out(dispatcher: Any) -> None:
 def test_another_reports_end_does_not_wake_an_rq_waiter(redis_url: str) -> None:
     rq = RQDispatcher(redis_url, "announce-test")
     assert woken_after(rq, lambda: rq.announce(["someone-else"]), 1.0) >= 0.9
+
+
+def test_without_redis_the_waiter_falls_back_to_sleeping() -> None:
+    closed = RQDispatcher("redis://127.0.0.1:1/0", "announce-test")  # nothing listens there
+    with closed.listen(["r1"]) as wait:
+        began = time.monotonic()
+        wait(0.1)
+        assert 0.09 <= time.monotonic() - began < 5
