@@ -437,6 +437,12 @@ def _rows_of(rows: Iterable[Row], day: date, rules: Rules, now_utc: datetime) ->
     """The rows of day (its local date) not after now, in UTC."""
     lo, hi = _day_bounds(day, rules.timezone)
     contiguous = _day_is_contiguous(day, rules.timezone)
+    rows = rows if isinstance(rows, list) else list(rows)
+    if contiguous and all(r[1].tzinfo is UTC for r in rows):
+        # The usual case (a database session in UTC): no row needs converting or a
+        # date lookup, only the bounds and now. (Aware instants compare exactly.)
+        end = min(hi, now_utc + _US)  # ts <= now_utc  <=>  ts < now_utc + 1 us
+        return [r if type(r) is tuple else tuple(r) for r in rows if lo <= r[1] < end]
     z = rules.zone
     mine: list[Row] = []
     for user_id, ts, event_id, kind in rows:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import joinedload, undefer
 
 from .. import presence
 from ..extensions import db
@@ -379,11 +379,16 @@ def start_chunk(report_id: str, day: dt.date, settings: Settings) -> bool:
 
 def compute_chunk(report_id: str, day: dt.date, settings: Settings) -> None:
     """Compute one local date of a report and store it (and cache it when it is past)."""
-    chunk = db.session.get_one(ReportChunk, (report_id, day))
+    # The chunk with its report, then the school with its closures: two queries, not four.
+    chunk = db.session.scalars(
+        select(ReportChunk)
+        .options(joinedload(ReportChunk.report))
+        .where(ReportChunk.report_id == report_id, ReportChunk.day == day)
+    ).one()
     if chunk.status == CHUNK_DONE:
         return
     report = chunk.report
-    school = db.session.get_one(School, report.school_id)
+    school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     if str(day) in settings.faults.get("fail_days", ()):
         raise RuntimeError(f"injected fault on {day}")
     rules = rules_for(school)
