@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import marshmallow as ma
@@ -12,7 +11,6 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from .. import presence
-from ..extensions import db
 from ..jobs import reports as jobs
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..security.models import SCHOOL
@@ -66,28 +64,7 @@ class ReportSchema(ma.Schema):
 
 def _answer(report: Report, wait: float) -> Any:
     """200 with the figures when ready within `wait` seconds, else 202 with progress."""
-    deadline = time.monotonic() + wait
-    report_id = report.id
-    if report.status in (REPORT_FINISHED, REPORT_FAILED) or wait <= 0:
-        return _document(report)
-    with jobs.dispatcher().listen([report_id]) as ended:
-        while True:
-            # A fresh look after subscribing, so an end announced before it is not missed.
-            db.session.rollback()
-            report = db.session.get_one(Report, report_id)
-            if report.status in (REPORT_FINISHED, REPORT_FAILED):
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
-            # Woken when the final step announces the end; a look every 250 ms anyway, in
-            # case an announcement is lost (a report failed by the reaper is not announced).
-            ended(min(left, 0.25))
-    return _document(report)
-
-
-def _document(report: Report) -> Any:
+    [report] = jobs.wait_for([report], wait)
     if report.status in (REPORT_FINISHED, REPORT_FAILED):
         return {"data": service.report_document(report)}, 200
     location = url_for("reports.ReportItem", report_id=report.id)

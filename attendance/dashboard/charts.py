@@ -25,6 +25,15 @@ GRID = "#e4e7eb"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+def _threshold_line(threshold: Any) -> dict[str, Any]:
+    """The fever threshold's dashed line and label, on either axis."""
+    return {
+        "line": {"color": FEVER, "dash": "dash", "width": 2},
+        "annotation": {"text": f"Fever threshold {threshold} °C", "font": {"color": FEVER}},
+        "annotation_position": "top left",
+    }
+
+
 def _hatch(shape: str, colour: str) -> dict[str, Any]:
     """A hatch pattern drawn over the bar's own colour (so both cues remain)."""
     return {"shape": shape, "fgcolor": colour, "fillmode": "overlay", "size": 7, "solidity": 0.25}
@@ -232,12 +241,7 @@ def temperature_histogram(
                 marker={"color": colour, "pattern": _hatch(pattern, "white")},
                 hovertemplate="%{customdata} °C<br>%{y} readings<extra></extra>",
             )
-        fig.add_vline(
-            x=float(threshold),
-            line={"color": FEVER, "dash": "dash", "width": 2},
-            annotation={"text": f"Fever threshold {threshold} °C", "font": {"color": FEVER}},
-            annotation_position="top left",
-        )
+        fig.add_vline(x=float(threshold), **_threshold_line(threshold))
     else:
         _no_data(fig)
     fig.update_xaxes(title_text="°C", tickformat=".1f")
@@ -346,12 +350,7 @@ def temperature_timeline(
                 marker={"color": colour, "symbol": symbol, "size": 9},
                 hovertemplate="%{x}<br>%{y:.1f} °C<extra></extra>",
             )
-    fig.add_hline(
-        y=float(threshold),
-        line={"color": FEVER, "dash": "dash", "width": 2},
-        annotation={"text": f"Fever threshold {threshold} °C", "font": {"color": FEVER}},
-        annotation_position="top left",
-    )
+    fig.add_hline(y=float(threshold), **_threshold_line(threshold))
     values = [float(t) for _, t in readings] + [float(threshold)]
     fig.update_yaxes(
         title_text="°C", range=[min(35.5, min(values) - 0.3), max(39, max(values) + 0.3)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -55,20 +54,7 @@ def settle(reports: Sequence[Report]) -> list[Report]:
     A page that renders at once with its figures beats a progress bar flashing by; the
     wait is short (DASHBOARD_REPORT_WAIT seconds), and longer reports get the bar.
     """
-    ids = [r.id for r in reports]
-    deadline = time.monotonic() + float(current_app.config["DASHBOARD_REPORT_WAIT"])
-    current = list(reports)
-    if all(r.status in (FINISHED, FAILED) for r in current):
-        return current
-    with jobs.dispatcher().listen(ids) as ended:  # woken when one of them ends
-        while True:
-            db.session.rollback()  # a fresh transaction sees the jobs' commits
-            current = [db.session.get_one(Report, i) for i in ids]  # a look after subscribing
-            left = deadline - time.monotonic()
-            if all(r.status in (FINISHED, FAILED) for r in current) or left <= 0:
-                return current
-            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
-            ended(min(left, 0.25))
+    return jobs.wait_for(reports, float(current_app.config["DASHBOARD_REPORT_WAIT"]))
 
 
 def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 
 from flask import current_app
 
 from ..extensions import db
-from ..models import REPORT_FAILED, REPORT_FINISHED, School
+from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..services import reports as service
 from .queue import Call, dispatcher
 
 log = logging.getLogger(__name__)
+ENDED = (REPORT_FINISHED, REPORT_FAILED)
 
 
 def _settings() -> service.Settings:
@@ -126,7 +128,7 @@ def finalize_report(report_id: str) -> str:
         status = service.finalize(report_id)
         db.session.commit()
         log.info("report %s: %s", report_id, status)
-        if status in (REPORT_FINISHED, REPORT_FAILED):
+        if status in ENDED:
             dispatcher().announce([report_id])  # wake the requests waiting for it
         return status
     except Exception:
@@ -134,6 +136,27 @@ def finalize_report(report_id: str) -> str:
         raise
     finally:
         db.session.remove()
+
+
+def wait_for(reports: Sequence[Report], seconds: float) -> list[Report]:
+    """The reports, reloaded once all have ended (finished or failed) or the seconds are
+    up, whichever is first. Woken by the final step's announcement; a look every 250 ms
+    anyway, in case one is lost (a report the reaper fails is not announced)."""
+    ids = [r.id for r in reports]
+    current = list(reports)
+    if seconds <= 0 or all(r.status in ENDED for r in current):
+        return current
+    deadline = time.monotonic() + seconds
+    with dispatcher().listen(ids) as ended:
+        while True:
+            # A fresh look after subscribing, so an end announced before it is not missed.
+            db.session.rollback()
+            current = [db.session.get_one(Report, i) for i in ids]
+            left = deadline - time.monotonic()
+            if all(r.status in ENDED for r in current) or left <= 0:
+                return current
+            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
+            ended(min(left, 0.25))
 
 
 def reap(everything: bool = False) -> service.Recovery:
