@@ -430,7 +430,8 @@ def day_results(
     events: Iterable[Event], day: date, rules: Rules, now: datetime
 ) -> dict[int, DayResult]:
     """Per-user results of one local date, for users with counted events on it."""
-    return day_results_range(events, day, day, rules, now).get(day, {})
+    rows = ((e.user_id, e.timestamp, e.id, e.type) for e in events)
+    return day_results_rows(rows, day, rules, now, keep_sessions=True)
 
 
 def _rows_of(rows: Iterable[Row], day: date, rules: Rules, now_utc: datetime) -> list[Row]:
