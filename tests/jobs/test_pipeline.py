@@ -239,10 +239,14 @@ def test_deleting_an_event_invalidates_its_day(week, client, db):
 def test_settings_changes_invalidate_the_cache(week, client, change):
     school, _ = week
     run(school, MON, FRI, "week")
+    past = run(school, MON, d(3), "week")  # over by NOW: its report could be reused as is
     assert client.patch(f"/api/schools/{school.id}", json=change).status_code == 200
     report = run(school, MON, FRI, "week")
     assert all(c.source == "computed" for c in report.chunks)
     assert figures(report) == expected(school, MON, FRI, "week")
+    again = run(school, MON, d(3), "week")
+    assert again.id != past.id
+    assert figures(again) == expected(school, MON, d(3), "week")
 
 
 def test_closures_and_enrolment_invalidate_the_cache(week, client, db):
@@ -253,10 +257,28 @@ def test_closures_and_enrolment_invalidate_the_cache(week, client, db):
     assert all(c.source in ("computed", "future") for c in report.chunks)
     assert report.result["buckets"][0]["counted_days"] == 4
     assert figures(report) == expected(school, MON, d(6), "week")
+    past = run(school, MON, d(3), "day")  # over by NOW: its report could be reused as is
     client.delete(f"/api/users/{users['ex10'].id}")
     report = run(school, MON, d(6), "week")
     assert report.result["enrolled"] == 8
     assert figures(report) == expected(school, MON, d(6), "week")
+    again = run(school, MON, d(3), "day")
+    assert again.id != past.id and again.result["enrolled"] == 8
+    assert figures(again) == expected(school, MON, d(3), "day")
+
+
+def test_closing_and_reopening_a_date_change_a_past_range(week, client):
+    school, _ = week
+    closures = f"/api/schools/{school.id}/closures"
+    before = run(school, MON, d(3), "week")  # Mon to Thu: over by NOW
+    closure = client.post(closures, json={"date": "2026-11-24"}).json["data"]
+    closed = run(school, MON, d(3), "week")
+    assert closed.id != before.id and closed.result["buckets"][0]["counted_days"] == 3
+    assert figures(closed) == expected(school, MON, d(3), "week")
+    assert client.delete(f"{closures}/{closure['id']}").status_code == 204
+    reopened = run(school, MON, d(3), "week")
+    assert reopened.id != closed.id and reopened.result["buckets"][0]["counted_days"] == 4
+    assert figures(reopened) == figures(before) == expected(school, MON, d(3), "week")
 
 
 def test_unchanged_past_range_reuses_the_finished_report(week):
