@@ -294,7 +294,12 @@ def _present_on(day: date, total: timedelta, in_now: bool, today: date, rules: R
 def _present_us(day: date, total_us: int, in_now: bool, today: date, threshold_us: int) -> bool:
     if day > today:
         return False
-    return total_us > threshold_us or (day == today and in_now)
+    return _enough(total_us, threshold_us) or (day == today and in_now)
+
+
+def _enough(total_us: int, threshold_us: int) -> bool:
+    """Rule 3's time test: strictly more than min_daily_hours (4 h 00 min 00 s is not)."""
+    return total_us > threshold_us
 
 
 Row = tuple[int, datetime, int, str]
@@ -688,7 +693,7 @@ def aggregate(
             present_on[d] = frozenset()
             continue
         totals = given if isinstance(given, DayTotals) else DayTotals.of(given)
-        present = {u for u, us in totals.total_us.items() if us > threshold}
+        present = {u for u, us in totals.total_us.items() if _enough(us, threshold)}
         if d == today:
             present |= totals.checked_in_now
         present_on[d] = frozenset(present) & enrolled
