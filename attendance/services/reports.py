@@ -75,8 +75,13 @@ def settings_from(config: Any) -> Settings:
 
 
 def now_for_report() -> dt.datetime:
-    """The instant a new report is computed as of: whole seconds, so `generated_at` is exact."""
-    return utcnow().replace(microsecond=0)
+    """The instant a new report is computed as of: the next whole second, so that
+    `generated_at` is exact and no event stored before the request is after it (a
+    check-in recorded a moment ago counts as checked in now)."""
+    now = utcnow()
+    if now.microsecond:
+        now = now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return now
 
 
 def rules_for(school: School) -> presence.Rules:
@@ -207,8 +212,11 @@ def create_report(
     """A report for the request, and whether it is new (False: shared or already finished)."""
     validate_range(start, end, granularity)
     today = presence.local_today(now, school.timezone)
-    # A past range whose inputs are unchanged has the figures of the last finished report.
-    fp = fingerprint(school, start, end) if end < today else None
+    # What the figures depend on besides now. A past range whose inputs are unchanged has
+    # the figures of the last finished report; any range shares a computation in flight
+    # only with requests that saw the same inputs (a late sync in between starts another).
+    inputs = fingerprint(school, start, end)
+    fp = inputs if end < today else None
     if fp is not None:
         done = db.session.scalar(
             select(Report)
@@ -225,7 +233,7 @@ def create_report(
         )
         if done is not None:
             return done, False
-    key = f"{school.id}:{start}:{end}:{granularity}"
+    key = f"{school.id}:{start}:{end}:{granularity}:{inputs}"
     existing = _in_flight(key, now, deadline)
     if existing is not None:
         return existing, False

@@ -27,6 +27,20 @@ def test_today_by_default(client, make_event):
     ]  # fmt: skip
 
 
+def test_a_check_in_of_a_moment_ago_is_checked_in_now(client, make_user, monkeypatch):
+    # Within the same second as the request: `now` is the next whole second, never the
+    # last one, so the check-in counts (and `generated_at` is still the exact now).
+    user = make_user()
+    instant = dt.datetime(2026, 11, 23, 10, 0, 0, 400_000, tzinfo=dt.UTC)
+    for module in ("attendances", "reports"):
+        monkeypatch.setattr(f"attendance.services.{module}.utcnow", lambda: instant)
+    body = {"user_id": user.id, "school_id": user.school_id, "type": "checkin", "temperature": 36.6}
+    assert client.post("/api/attendances", json=body).status_code == 201
+    doc = client.get(f"/api/attendances/aggregate/school/{user.school_id}").json["data"]
+    assert (doc["presences"], doc["absences"]) == (1, 0)
+    assert doc["generated_at"] == "2026-11-23T10:00:01Z"
+
+
 def test_document_shape_by_week(client, make_school, make_user):
     school = make_school()
     make_user(school=school)

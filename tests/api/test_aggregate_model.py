@@ -421,7 +421,8 @@ class SchoolMachine(RuleBasedStateMachine):
         now = dt.datetime.fromisoformat(doc["generated_at"])
         # A past range whose inputs have not changed is answered by the report that
         # computed it, as of its own now; anything else is computed as of the request.
-        assert self.clock.now - now < dt.timedelta(seconds=1) or end_before_today
+        fresh = dt.timedelta(0) <= now - self.clock.now < dt.timedelta(seconds=1)
+        assert fresh or end_before_today
         if start is None or end is None:  # both default to today
             start = end = presence.local_today(now, self.tz)
         else:

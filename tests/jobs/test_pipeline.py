@@ -295,6 +295,18 @@ def test_identical_requests_share_one_computation(week, db):
     assert a.id == b.id and created_a and not created_b
 
 
+def test_a_request_after_a_late_sync_does_not_share_the_earlier_computation(week, client, db):
+    school, users = week
+    a, _ = service.create_report(school, MON, FRI, "week", NOW)
+    db.session.commit()
+    late = {"user_id": users["ex6"].id, "school_id": school.id, "type": "checkout",
+            "temperature": 36.6, "timestamp": "2026-11-25T13:00:00Z"}  # fmt: skip
+    assert client.post("/api/attendances", json=late).status_code == 201
+    db.session.expire_all()
+    b, created = service.create_report(school, MON, FRI, "week", NOW)
+    assert created and b.id != a.id
+
+
 def test_steps_run_twice_change_nothing(week, app, db):
     school, _ = week
     report = run(school, MON, FRI, "day")
