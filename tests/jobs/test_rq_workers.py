@@ -20,9 +20,9 @@ from werkzeug.serving import make_server
 from attendance import create_app, demo, presence
 from attendance.extensions import db as _db
 from attendance.models import Attendance, ReportChunk, School, User
-from attendance.services import reports as service
 
 from ..conftest import IN_CI
+from ..unit import oracle
 
 pytestmark = pytest.mark.slow
 
@@ -124,14 +124,27 @@ def load_month(db: Any, users: int = 40) -> School:
 
 
 def expected(db: Any, school_id: int, start: dt.date, end: dt.date, gran: str, now: str) -> dict:
+    """The figures by the naive oracle (not presence.py) from the stored rows, as of `now`."""
     school = db.session.get(School, school_id)
     rows = db.session.scalars(select(Attendance).where(Attendance.school_id == school_id))
     events = [presence.Event(e.id, e.user_id, e.type, e.timestamp) for e in rows]
-    when = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-    rules = service.rules_for(school)
-    days = presence.day_results_range(events, start, end, rules, when)
-    ids = db.session.scalars(select(User.id).where(User.school_id == school_id)).all()
-    return presence.aggregate(ids, days, start, end, gran, rules, when).to_dict()
+    ids = db.session.scalars(
+        select(User.id).where(User.school_id == school_id, User.deleted_at.is_(None))
+    ).all()
+    want, _ = oracle.oracle_report(
+        events,
+        list(ids),
+        start,
+        end,
+        gran,
+        school.timezone,
+        set(school.school_days),
+        {c.date for c in school.closures},
+        school.min_daily_hours,
+        school.period_ratio,
+        dt.datetime.fromisoformat(now.replace("Z", "+00:00")),
+    )
+    return want
 
 
 def poll(base: str, location: str, seconds: float) -> dict:
