@@ -60,6 +60,17 @@ def reset_schema(app: Flask) -> None:
         upgrade()
 
 
+def event_body(user: User, **overrides: Any) -> dict[str, Any]:
+    """The JSON body of a check-in by `user` at its school; `overrides` change or add fields."""
+    return {
+        "user_id": user.id,
+        "school_id": user.school_id,
+        "type": "checkin",
+        "temperature": 36.6,
+        **overrides,
+    }
+
+
 @pytest.fixture(scope="session")
 def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {

@@ -9,16 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from attendance.models import Attendance, DayVersion
-
-
-def body(user, **overrides):
-    return {
-        "user_id": user.id,
-        "school_id": user.school_id,
-        "type": "checkin",
-        "temperature": 36.6,
-        **overrides,
-    }
+from tests.conftest import event_body as body
 
 
 def test_record_bare_and_wrapped(client, make_user):

@@ -9,19 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from attendance.models import Attendance, DayVersion
+from tests.conftest import event_body
 
 URL = "/api/attendances/bulk"
 
 
 def item(user, **overrides):
-    return {
-        "user_id": user.id,
-        "school_id": user.school_id,
-        "type": "checkin",
-        "temperature": 36.6,
-        "timestamp": "2026-11-23T08:00:00Z",
-        **overrides,
-    }
+    return event_body(user, **{"timestamp": "2026-11-23T08:00:00Z", **overrides})
 
 
 def rows(db):

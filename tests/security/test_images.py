@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from attendance.models import Attendance
+from tests.conftest import event_body as event
 
 from .images import JPEG, data_uri, png
-
-
-def event(user, **overrides):
-    return {
-        "user_id": user.id,
-        "school_id": user.school_id,
-        "type": "checkin",
-        "temperature": 36.6,
-        **overrides,
-    }
 
 
 def stored_path(app, digest: str) -> Path:

@@ -8,10 +8,7 @@ import uuid
 import pytest
 
 from tests.conftest import IN_CI
-
-
-def event(user):
-    return {"user_id": user.id, "school_id": user.school_id, "type": "checkin", "temperature": 36.6}
+from tests.conftest import event_body as event
 
 
 def prepare(db, make_user, make_token, role="device"):
