@@ -1,4 +1,4 @@
-"""The presence rules of spec/presence.md as pure functions: no I/O, no clock."""
+"""The presence rules of docs/presence.md as pure functions: no I/O, no clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON API blueprint(s): the seed's routes plus what a deployment needs."""
+"""The JSON API blueprint(s): the Phoenix service's routes plus what a deployment needs."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _flatten(messages: Any) -> dict[str, Any]:
 
 
 class Api(_Api):
-    """flask-smorest's Api with the seed's error shape: `{"errors": {...}}`."""
+    """flask-smorest's Api with the Phoenix service's error shape: `{"errors": {...}}`."""
 
     ERROR_SCHEMA = ErrorSchema
 

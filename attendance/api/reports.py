@@ -43,7 +43,7 @@ class ProgressSchema(ma.Schema):
 
 
 class ReportSchema(ma.Schema):
-    """The report document, in api.md's order; figures only once finished."""
+    """The report document, in docs/api.md's order; figures only once finished."""
 
     school_id = fields.Integer()
     from_ = fields.String(data_key="from", attribute="from")
@@ -78,7 +78,7 @@ class Aggregate(MethodView):
     @blp.response(200, envelope(ReportSchema))
     @blp.alt_response(202, schema=envelope(ReportSchema), description="Still computing")
     def get(self, args: dict[str, Any], school_id: int) -> Any:
-        """Present / absent figures for one school by day, week or month (presence.md)."""
+        """Present / absent figures for one school by day, week or month (docs/presence.md)."""
         school: School = get_or_404(School, school_id)
         now = service.now_for_report()
         today = presence.local_today(now, school.timezone)

@@ -1,4 +1,4 @@
-"""/api/schools: the seed's school routes, plus closures."""
+"""/api/schools: the Phoenix service's school routes, plus closures."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class SchoolItem(MethodView):
     @blp.arguments(SchoolInSchema)
     @blp.response(200, envelope(SchoolSchema))
     def put(self, data: dict[str, Any], school_id: int) -> Any:
-        """Update a school (fields left out keep their values, as the seed did)."""
+        """Update a school (fields left out keep their values, as the Phoenix service did)."""
         return _update(school_id, data)
 
     @blp.response(204)

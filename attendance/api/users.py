@@ -1,4 +1,4 @@
-"""/api/users: the seed's user routes."""
+"""/api/users: the Phoenix service's user routes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A deliberately naive re-derivation of spec/presence.md, written without looking at presence.py.
+"""A deliberately naive re-derivation of docs/presence.md, written without looking at presence.py.
 
 Everything is plain loops over integers: instants become whole microseconds since the
 epoch, ratios are compared by cross-multiplying integers, buckets are found by walking

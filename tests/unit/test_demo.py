@@ -31,7 +31,7 @@ Sample = tuple[SchoolPlan, int, list[date], list[GeneratedEvent]]
 
 @dataclass
 class Day:
-    """One user's paired day, per spec/presence.md section 2."""
+    """One user's paired day, per docs/presence.md section 2."""
 
     total: timedelta
     orphans: int

@@ -1,4 +1,4 @@
-"""Unit tests of attendance.presence: the worked examples of spec/presence.md, then edges."""
+"""Unit tests of attendance.presence: the worked examples of docs/presence.md, then edges."""
 
 from __future__ import annotations
 
