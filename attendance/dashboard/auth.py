@@ -40,6 +40,7 @@ def log_in(admin: Admin) -> None:
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME of inactivity
     session["admin_id"] = admin.id
     session["login_at"] = int(time.time())
+    session["version"] = admin.session_version
 
 
 def current_admin() -> Admin | None:
@@ -53,14 +54,18 @@ def current_admin() -> Admin | None:
 
 def _session_admin() -> Admin | None:
     admin_id, login_at = session.get("admin_id"), session.get("login_at")
+    version = session.get("version")
     if not isinstance(admin_id, int) or not isinstance(login_at, int):
+        return None
+    if not isinstance(version, int):  # a session from before versions: signed out
         return None
     max_age = current_app.config["DASHBOARD_SESSION_MAX_AGE"].total_seconds()
     if time.time() - login_at > max_age:
         session.clear()
         return None
     admin = load_admin(admin_id)
-    if admin is None or admin.disabled:
+    # A session signed before the admin's last logout, password change or disabling is over.
+    if admin is None or admin.disabled or admin.session_version != version:
         session.clear()
         return None
     return admin
@@ -152,5 +157,11 @@ def logout() -> Any:
     """Sign out (GET asks to confirm, so a link cannot sign anybody out)."""
     if request.method == "GET":
         return render_template("dashboard/logout.html")
+    admin = current_admin()
+    if admin is not None:
+        # Every session of the account ends, not just this cookie: a copy of it (another
+        # device, a stolen one) would otherwise stay valid until it expires.
+        admins.end_sessions(admin)
+        db.session.commit()
     session.clear()
     return redirect(url_for("dashboard.login"))
