@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -101,6 +102,9 @@ def school_or_403(school_id: int) -> School:
 def _safe_next(target: str | None) -> str | None:
     """A local path to return to after login; anything pointing elsewhere is dropped."""
     if not target:
+        return None
+    # Control characters (CR/LF above all) have no place in a Location header.
+    if any(unicodedata.category(char) == "Cc" for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
