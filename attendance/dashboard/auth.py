@@ -10,12 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
-from limits import parse
 
 from ..extensions import csrf, db
 from ..models import School
-from ..security import admins
+from ..security import admins, login_throttle
 from ..security.models import DISTRICT, Admin
 from ..security.principals import Principal
 from . import bp
@@ -130,30 +128,29 @@ def login() -> Any:
             return redirect(target or url_for("dashboard.overview"))
         return render_template("dashboard/login.html", next=target)
     email = request.form.get("email", "").strip()
-    if _too_many_attempts():
-        error = "Too many sign-in attempts from this address. Wait a minute and try again."
+    wait = login_throttle.wait(email)
+    if wait is not None:
+        error = WAIT_MESSAGES[wait.reason].format(seconds=wait.seconds)
         page = render_template("dashboard/login.html", next=target, email=email, error=error)
-        return page, 429, {"Retry-After": "60"}
+        return page, 429, {"Retry-After": str(wait.seconds)}
     admin = authenticate(email, request.form.get("password", ""))
     db.session.commit()  # the login time (or nothing)
     if admin is None:
+        login_throttle.failed(email)
         error = "That email and password do not match an active admin account."
         page = render_template("dashboard/login.html", next=target, email=email, error=error)
         return page, 401
+    login_throttle.succeeded(email)
     log_in(admin)
     return redirect(target or url_for("dashboard.overview"))
 
 
-def _too_many_attempts() -> bool:
-    """Count this sign-in attempt against its address; True once over LOGIN_LIMIT."""
-    limiter = current_app.extensions.get("attendance_limiter")
-    if limiter is None or not current_app.config.get("RATELIMIT_ENABLED", True):
-        return False
-    limit = parse(current_app.config["DASHBOARD_LOGIN_LIMIT"])
-    try:
-        return not limiter.limiter.hit(limit, "dashboard-login", get_remote_address())
-    except Exception:  # noqa: BLE001 - storage trouble: like the API's limits, fail open
-        return False
+WAIT_MESSAGES = {
+    login_throttle.BY_ADDRESS: "Too many sign-in attempts from this address. "
+    "Wait {seconds} seconds and try again.",
+    login_throttle.BY_ACCOUNT: "Too many failed sign-ins for this account. "
+    "Wait {seconds} seconds and try again.",
+}
 
 
 @bp.route("/logout", methods=["GET", "POST"])
