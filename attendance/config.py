@@ -45,8 +45,11 @@ class Config:
     REPORT_WAIT_MAX = 30.0
     # How many seconds a dashboard page waits for its reports before showing a progress bar.
     DASHBOARD_REPORT_WAIT = 2.0
-    # Sign-in attempts on the dashboard, per client address (on the rate limiter's storage).
+    # Failed sign-ins on the dashboard, per client address (on the rate limiter's storage),
+    # and the backoff per account (attendance/security/login_throttle.py; {} = its defaults:
+    # window 900 s, address_failures 5, account_failures 20, max_delay 900 s).
     DASHBOARD_LOGIN_LIMIT = "10/minute"
+    DASHBOARD_LOGIN_BACKOFF: dict[str, int] = {}
 
     # Dashboard sessions: a signed cookie that lapses after an idle hour (Flask checks the
     # signature's age) and, however busy, twelve hours after login (checked by the dashboard).

@@ -83,6 +83,7 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # Limits are tested on apps of their own; here they must not get in the way.
         "RATELIMIT_WRITE": "1000000/minute",
         "DASHBOARD_LOGIN_LIMIT": "1000000/minute",
+        "DASHBOARD_LOGIN_BACKOFF": {"address_failures": 1_000_000, "account_failures": 1_000_000},
     }
 
 

@@ -54,7 +54,7 @@ class SchoolItem(MethodView):
         return _update(school_id, data)
 
     @allow(SCHOOL)
-    @blp.arguments(SchoolInSchema)
+    @blp.arguments(SchoolInSchema(partial=True))
     @blp.response(200, envelope(SchoolSchema))
     def put(self, data: dict[str, Any], school_id: int) -> Any:
         """Update a school (fields left out keep their values, as the Phoenix service did)."""

@@ -68,10 +68,10 @@ class UserItem(MethodView):
         return _update(user_id, data)
 
     @allow(SCHOOL)
-    @blp.arguments(UserInSchema)
+    @blp.arguments(UserInSchema(partial=True))
     @blp.response(200, envelope(UserSchema))
     def put(self, data: dict[str, Any], user_id: int) -> Any:
-        """Update a user."""
+        """Update a user (fields left out keep their values, as the seed did)."""
         return _update(user_id, data)
 
     @allow(SCHOOL)

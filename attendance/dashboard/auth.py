@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
-from limits import parse
 
 from ..extensions import csrf, db
 from ..models import School
-from ..security import admins
+from ..security import admins, login_throttle
 from ..security.models import DISTRICT, Admin
 from ..security.principals import Principal
 from . import bp
@@ -40,6 +39,7 @@ def log_in(admin: Admin) -> None:
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME of inactivity
     session["admin_id"] = admin.id
     session["login_at"] = int(time.time())
+    session["version"] = admin.session_version
 
 
 def current_admin() -> Admin | None:
@@ -53,14 +53,18 @@ def current_admin() -> Admin | None:
 
 def _session_admin() -> Admin | None:
     admin_id, login_at = session.get("admin_id"), session.get("login_at")
+    version = session.get("version")
     if not isinstance(admin_id, int) or not isinstance(login_at, int):
+        return None
+    if not isinstance(version, int):  # a session from before versions: signed out
         return None
     max_age = current_app.config["DASHBOARD_SESSION_MAX_AGE"].total_seconds()
     if time.time() - login_at > max_age:
         session.clear()
         return None
     admin = load_admin(admin_id)
-    if admin is None or admin.disabled:
+    # A session signed before the admin's last logout, password change or disabling is over.
+    if admin is None or admin.disabled or admin.session_version != version:
         session.clear()
         return None
     return admin
@@ -97,6 +101,9 @@ def _safe_next(target: str | None) -> str | None:
     """A local path to return to after login; anything pointing elsewhere is dropped."""
     if not target:
         return None
+    # Control characters (CR/LF above all) have no place in a Location header.
+    if any(unicodedata.category(char) == "Cc" for char in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
@@ -121,30 +128,29 @@ def login() -> Any:
             return redirect(target or url_for("dashboard.overview"))
         return render_template("dashboard/login.html", next=target)
     email = request.form.get("email", "").strip()
-    if _too_many_attempts():
-        error = "Too many sign-in attempts from this address. Wait a minute and try again."
+    wait = login_throttle.wait(email)
+    if wait is not None:
+        error = WAIT_MESSAGES[wait.reason].format(seconds=wait.seconds)
         page = render_template("dashboard/login.html", next=target, email=email, error=error)
-        return page, 429, {"Retry-After": "60"}
+        return page, 429, {"Retry-After": str(wait.seconds)}
     admin = authenticate(email, request.form.get("password", ""))
     db.session.commit()  # the login time (or nothing)
     if admin is None:
+        login_throttle.failed(email)
         error = "That email and password do not match an active admin account."
         page = render_template("dashboard/login.html", next=target, email=email, error=error)
         return page, 401
+    login_throttle.succeeded(email)
     log_in(admin)
     return redirect(target or url_for("dashboard.overview"))
 
 
-def _too_many_attempts() -> bool:
-    """Count this sign-in attempt against its address; True once over LOGIN_LIMIT."""
-    limiter = current_app.extensions.get("attendance_limiter")
-    if limiter is None or not current_app.config.get("RATELIMIT_ENABLED", True):
-        return False
-    limit = parse(current_app.config["DASHBOARD_LOGIN_LIMIT"])
-    try:
-        return not limiter.limiter.hit(limit, "dashboard-login", get_remote_address())
-    except Exception:  # noqa: BLE001 - storage trouble: like the API's limits, fail open
-        return False
+WAIT_MESSAGES = {
+    login_throttle.BY_ADDRESS: "Too many sign-in attempts from this address. "
+    "Wait {seconds} seconds and try again.",
+    login_throttle.BY_ACCOUNT: "Too many failed sign-ins for this account. "
+    "Wait {seconds} seconds and try again.",
+}
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -152,5 +158,11 @@ def logout() -> Any:
     """Sign out (GET asks to confirm, so a link cannot sign anybody out)."""
     if request.method == "GET":
         return render_template("dashboard/logout.html")
+    admin = current_admin()
+    if admin is not None:
+        # Every session of the account ends, not just this cookie: a copy of it (another
+        # device, a stolen one) would otherwise stay valid until it expires.
+        admins.end_sessions(admin)
+        db.session.commit()
     session.clear()
     return redirect(url_for("dashboard.login"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
@@ -31,30 +32,72 @@ def _form_values(school: School) -> dict[str, Any]:
     }
 
 
+# What the form's number fields accept: plain ASCII decimals of sensible length. `int()` and
+# `Decimal()` take much more (other scripts' digits, "²" passes isdigit(), exponents such as
+# 1e999999999 that overflow later arithmetic, thousands of digits): each of those was a 500.
+NUMBER = re.compile(r"-?[0-9]{1,9}(?:\.[0-9]{1,9})?")
+DAY = re.compile(r"[0-9]{1,9}")
+NOT_A_NUMBER = "must be a number"
+# The schema speaks of a ratio; the form asks for a percentage.
+PERCENT_MESSAGES = {
+    "must be from 0 to under 1": "must be from 0 to under 100",
+    "must have at most 3 decimal places": "must have at most 1 decimal place",
+}
+
+
+def _days(form: Any) -> list[int] | None:
+    """The ticked school days as numbers, or None when one is not a number at all."""
+    values = form.getlist("school_days")
+    if not all(DAY.fullmatch(value) for value in values):
+        return None
+    return [int(value) for value in values]
+
+
+def _messages(msgs: Any) -> list[str]:
+    """A schema's messages for one field, flat (a list's are keyed by item index)."""
+    if isinstance(msgs, dict):
+        return [m for item in msgs.values() for m in _messages(item)]
+    if isinstance(msgs, list):
+        return [str(m) for m in msgs]
+    return [str(msgs)]
+
+
 def _parsed(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The posted form as API fields (validated by the API's own schema), or errors."""
     errors: dict[str, list[str]] = {}
-    data: dict[str, Any] = {
-        "timezone": form.get("timezone", ""),
-        "school_days": [int(d) for d in form.getlist("school_days") if d.isdigit()],
-        "min_daily_hours": form.get("min_daily_hours", "").strip(),
-        "fever_threshold": form.get("fever_threshold", "").strip(),
-    }
-    try:
-        percent = Decimal(form.get("period_percent", "").strip())
-        data["period_ratio"] = str((percent / 100).normalize())
-    except InvalidOperation:
-        errors["period_percent"] = ["must be a number"]
+    data: dict[str, Any] = {"timezone": form.get("timezone", "")}
+    days = _days(form)
+    if days is None:
+        errors["school_days"] = ["must be ISO weekdays 1 to 7"]
+    else:
+        data["school_days"] = days
+    for name in ("min_daily_hours", "fever_threshold"):
+        text = form.get(name, "").strip()
+        if NUMBER.fullmatch(text):
+            data[name] = text
+        else:
+            errors[name] = [NOT_A_NUMBER]
+    percent = form.get("period_percent", "").strip()
+    if NUMBER.fullmatch(percent):
+        data["period_ratio"] = str(Decimal(percent).scaleb(-2).normalize())
+    else:
+        errors["period_percent"] = [NOT_A_NUMBER]
     try:
         loaded = SchoolInSchema(partial=True).load(data)
     except ma.ValidationError as error:
         messages = error.normalized_messages()
         assert isinstance(messages, dict)  # noqa: S101 - a schema's errors are per field
         for field, msgs in messages.items():
-            name = "period_percent" if field == "period_ratio" else field
-            errors.setdefault(name, []).extend(msgs if isinstance(msgs, list) else [str(msgs)])
+            if field == "period_ratio":
+                name, found = (
+                    "period_percent",
+                    [PERCENT_MESSAGES.get(m, m) for m in _messages(msgs)],
+                )
+            else:
+                name, found = str(field), _messages(msgs)
+            errors.setdefault(name, []).extend(found)
         return {}, errors
-    return loaded, errors
+    return ({}, errors) if errors else (loaded, errors)
 
 
 @bp.route("/schools/<int:school_id>/settings", methods=["GET", "POST"])
@@ -72,7 +115,7 @@ def school_settings(school_id: int) -> Any:
             flash(SAVED, "ok")
             return redirect(url_for("dashboard.school_settings", school_id=school.id))
         values = {**values, **request.form.to_dict()}
-        values["school_days"] = [int(d) for d in request.form.getlist("school_days") if d.isdigit()]
+        values["school_days"] = _days(request.form) or []
         status = 422
     return render_template(
         "dashboard/settings.html",

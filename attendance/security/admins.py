@@ -70,16 +70,25 @@ def list_admins() -> Sequence[Admin]:
     return db.session.scalars(select(Admin).order_by(Admin.id)).all()
 
 
-def set_password(admin: Admin, password: str) -> None:
-    """Replace an admin's password."""
-    _check_password(password)
-    admin.password_hash = hash_password(password)
+def end_sessions(admin: Admin) -> None:
+    """End every dashboard session of the admin, on every device (see Admin.session_version)."""
+    # Incremented in SQL: two concurrent bumps both count.
+    admin.session_version = Admin.session_version + 1
     db.session.flush()
 
 
+def set_password(admin: Admin, password: str) -> None:
+    """Replace an admin's password; their sessions end (a stolen cookie dies with the old one)."""
+    _check_password(password)
+    admin.password_hash = hash_password(password)
+    end_sessions(admin)
+
+
 def set_disabled(admin: Admin, disabled: bool) -> None:
-    """Disable (or re-enable) an account; a disabled account cannot log in."""
+    """Disable (or re-enable) an account; disabling ends its sessions and stops logins."""
     admin.disabled = disabled
+    if disabled:
+        end_sessions(admin)
     db.session.flush()
 
 

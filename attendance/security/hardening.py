@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from typing import IO, cast
 
+import flask
 from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
 from flask_smorest import abort
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 # The API answers JSON only: nothing may run, load or frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -27,6 +32,42 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+
+
+class _BoundedStream(LimitedStream):
+    """A body without Content-Length (chunked), read up to the limit: past it is a 413.
+
+    Werkzeug's own stream stops reading at the limit and hands over what it has, so a
+    3 MiB chunked body became a cut-off one (invalid JSON: 400) instead of a 413.
+    """
+
+    def on_exhausted(self) -> None:
+        if self._stream.read(1):
+            raise RequestEntityTooLarge()
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:
+            self.on_exhausted()
+        return data
+
+
+class Request(flask.Request):
+    """Flask's request, with MAX_CONTENT_LENGTH holding for chunked bodies too."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        limit = self.max_content_length
+        # Only servers that end the stream themselves (wsgi.input_terminated: gunicorn,
+        # werkzeug's) can send a body without a length; werkzeug reads it as empty otherwise.
+        if (
+            self.content_length is None
+            and limit is not None
+            and "wsgi.input_terminated" in self.environ
+            and not self.shallow
+        ):
+            return cast(IO[bytes], _BoundedStream(self.environ["wsgi.input"], limit, is_max=True))
+        return get_input_stream(self.environ, max_content_length=limit)
 
 
 def csp_nonce() -> str:
@@ -75,6 +116,7 @@ def init_app(app: Flask) -> None:
             SESSION_COOKIE_SECURE=True,
             PREFERRED_URL_SCHEME="https",
         )
+    app.request_class = Request
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
@@ -65,3 +65,6 @@ class Admin(Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Signed into every dashboard session; bumped to end them all (logout, a new password,
+    # disabling), since a signed cookie cannot be taken back.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

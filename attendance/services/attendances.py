@@ -36,10 +36,10 @@ def check_event(
     school_id, user_id = data["school_id"], data["user_id"]
     if not school_found:
         raise ServiceError("school_id", f"school {school_id} does not exist")
-    if user_school_id is None:
-        raise ServiceError("user_id", f"user {user_id} does not exist")
     if user_school_id != school_id:
-        raise ServiceError("user_id", f"user {user_id} does not belong to school {school_id}")
+        # One message for "no such user" and "another school's user": a school's token
+        # must not learn which user ids exist elsewhere.
+        raise ServiceError("user_id", f"user {user_id} does not exist in school {school_id}")
     timestamp = data.get("timestamp")
     if timestamp is not None and timestamp > received_at + MAX_FUTURE:
         raise ServiceError("timestamp", "must not be more than 5 minutes in the future")

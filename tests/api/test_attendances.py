@@ -75,7 +75,7 @@ def test_temperature_in_range(client, make_user, temperature):
         ({"type": "lunch"}, "type", "must be checkin or checkout"),
         ({"type": 1}, "type", None),
         ({"user_id": "abc"}, "user_id", None),
-        ({"user_id": 9999}, "user_id", "user 9999 does not exist"),
+        ({"user_id": 9999}, "user_id", "user 9999 does not exist in school"),
         ({"school_id": 9999}, "school_id", "school 9999 does not exist"),
         ({"timestamp": "2026-11-23T08:00:00"}, "timestamp", "UTC offset"),
         ({"timestamp": "yesterday"}, "timestamp", "UTC offset"),
@@ -107,9 +107,7 @@ def test_user_must_belong_to_school(client, make_school, make_user):
     other = make_school()
     resp = client.post("/api/attendances", json=body(user, school_id=other.id))
     assert resp.status_code == 422
-    assert resp.json["errors"]["user_id"] == [
-        f"user {user.id} does not belong to school {other.id}"
-    ]
+    assert resp.json["errors"]["user_id"] == [f"user {user.id} does not exist in school {other.id}"]
 
 
 def test_archived_user_cannot_check_in(client, make_user):

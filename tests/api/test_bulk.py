@@ -54,7 +54,9 @@ def test_every_status_in_order(client, make_user, db):
     assert results[2]["id"] == stored["id"]
     assert results[3]["id"] == results[0]["id"]
     assert results[4]["errors"] == {"temperature": ["must be between 28 and 43"]}
-    assert results[5]["errors"] == {"user_id": ["user 999999 does not exist"]}
+    assert results[5]["errors"] == {
+        "user_id": [f"user 999999 does not exist in school {user.school_id}"]
+    }
     assert "body" in results[7]["errors"]
     assert rows(db) == 4
     created = db.session.get(Attendance, results[1]["id"])
@@ -99,7 +101,9 @@ def test_archived_users_are_refused(client, make_user):
     user = make_user()
     client.delete(f"/api/users/{user.id}")
     result = client.post(URL, json={"attendances": [item(user)]}).json["data"]["results"][0]
-    assert result["errors"] == {"user_id": [f"user {user.id} does not exist"]}
+    assert result["errors"] == {
+        "user_id": [f"user {user.id} does not exist in school {user.school_id}"]
+    }
 
 
 def test_timestamp_defaults_to_receipt(client, make_user, db):

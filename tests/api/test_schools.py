@@ -71,9 +71,9 @@ def test_list_show_update_delete(client, make_school):
     assert client.get(f"/api/schools/{sid}").status_code == 404
 
 
-def test_put_requires_name(client, make_school):
+def test_put_refuses_an_empty_name(client, make_school):
     sid = make_school().id
-    assert client.put(f"/api/schools/{sid}", json={"timezone": "UTC"}).status_code == 422
+    assert client.put(f"/api/schools/{sid}", json={"name": ""}).status_code == 422
 
 
 def test_unknown_school_is_404(client):

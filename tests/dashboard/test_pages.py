@@ -357,7 +357,7 @@ def test_photo_of_a_fever_event(client, make_admin, login, make_user, make_event
     assert resp.data.startswith(b"\x89PNG") and resp.cache_control.private
     assert client.get(f"/dashboard/attendances/{linked.id}/photo").status_code == 404
     elsewhere = make_event(user=make_user(school=make_school(name="B")), image=stored)
-    assert client.get(f"/dashboard/attendances/{elsewhere.id}/photo").status_code == 403
+    assert client.get(f"/dashboard/attendances/{elsewhere.id}/photo").status_code == 404
     day = event.timestamp.date()
     page = client.get(f"/dashboard/schools/{user.school_id}?from={day}&to={day}")
     text = page.get_data(as_text=True)
