@@ -16,7 +16,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..services import reports as service
-from .queue import Call, dispatcher
+from .queue import Call, QueueUnavailable, dispatcher
 
 log = logging.getLogger(__name__)
 ENDED = (REPORT_FINISHED, REPORT_FAILED)
@@ -38,7 +38,14 @@ def submit(
     granularity: str,
     now: dt.datetime | None = None,
 ) -> service.Report:
-    """Create (or share) a report and queue its planning; commits."""
+    """Create (or share) a report and queue its planning; commits.
+
+    When the queue is unavailable the new report is failed (with a message saying so) and
+    QueueUnavailable is raised, naming it. The row is committed before the enqueue (a
+    worker must find it), so it is failed rather than deleted: a request that shared it
+    in between holds its id and sees it fail, and a failed report is never shared, so the
+    next request starts a fresh one.
+    """
     settings = _settings()
     report, created = service.create_report(
         school, start, end, granularity, now or service.now_for_report(), settings.deadline
@@ -46,9 +53,15 @@ def submit(
     report_id = report.id  # read before the commit expires it (a read would open a transaction)
     db.session.commit()
     if created:
-        dispatcher().enqueue(
-            Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
-        )
+        try:
+            dispatcher().enqueue(
+                Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
+            )
+        except QueueUnavailable as error:
+            service.abandon(report_id, error.detail)
+            db.session.commit()
+            error.report_id = report_id
+            raise
     return report
 
 
