@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from flask import current_app
 
@@ -154,22 +156,52 @@ def finalize_report(report_id: str) -> str:
 def wait_for(reports: Sequence[Report], seconds: float) -> list[Report]:
     """The reports, reloaded once all have ended (finished or failed) or the seconds are
     up, whichever is first. Woken by the final step's announcement; a look every 250 ms
-    anyway, in case one is lost (a report the reaper fails is not announced)."""
+    anyway, in case one is lost (a report the reaper fails is not announced).
+
+    A waiting request holds a web thread, which gate check-ins need, so waits are bounded
+    twice: never longer than REPORT_WAIT_MAX, and no more than REPORT_WAITERS requests of
+    a process wait at once. The others return at once, as with no wait (the API answers
+    them 202 with a Location to poll).
+    """
     ids = [r.id for r in reports]
     current = list(reports)
+    seconds = min(seconds, float(current_app.config["REPORT_WAIT_MAX"]))
     if seconds <= 0 or all(r.status in ENDED for r in current):
         return current
-    deadline = time.monotonic() + seconds
-    with dispatcher().listen(ids) as ended:
-        while True:
-            # A fresh look after subscribing, so an end announced before it is not missed.
-            db.session.rollback()
-            current = [db.session.get_one(Report, i) for i in ids]
-            left = deadline - time.monotonic()
-            if all(r.status in ENDED for r in current) or left <= 0:
-                return current
-            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
-            ended(min(left, 0.25))
+    with _waiting_slot() as slot:
+        if not slot:
+            return current
+        deadline = time.monotonic() + seconds
+        with dispatcher().listen(ids) as ended:
+            while True:
+                # A fresh look after subscribing, so an end announced before it is not missed.
+                db.session.rollback()
+                current = [db.session.get_one(Report, i) for i in ids]
+                left = deadline - time.monotonic()
+                if all(r.status in ENDED for r in current) or left <= 0:
+                    return current
+                db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
+                ended(min(left, 0.25))
+
+
+_WAITERS = "attendance.report_waiters"
+
+
+@contextmanager
+def _waiting_slot() -> Iterator[bool]:
+    """One of this process's REPORT_WAITERS places to wait in: True if taken (given back
+    afterwards), False at once when all are taken."""
+    extensions = current_app.extensions
+    slots = extensions.get(_WAITERS)
+    if slots is None:  # made on first use; of two threads racing here, setdefault keeps one
+        size = int(current_app.config["REPORT_WAITERS"])
+        slots = extensions.setdefault(_WAITERS, threading.BoundedSemaphore(size))
+    taken = slots.acquire(blocking=False)
+    try:
+        yield taken
+    finally:
+        if taken:
+            slots.release()
 
 
 def reap(everything: bool = False) -> service.Recovery:
