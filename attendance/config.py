@@ -40,9 +40,14 @@ class Config:
     REPORT_CHUNK_ATTEMPTS = 3
     REPORT_DEADLINE = 900
     REPORT_FAULTS: dict[str, Any] = {}  # fault injection for tests: fail_days, chunk_sleep
-    # How many seconds the aggregate endpoint waits for a report before answering 202.
+    # How many seconds the aggregate endpoint waits for a report before answering 202, and
+    # the most any request waits, whatever it asks for.
     REPORT_WAIT_DEFAULT = 5.0
     REPORT_WAIT_MAX = 30.0
+    # How many requests of a process may wait for reports at once (each holds a thread);
+    # the others are answered at once (202). Keep it well below the process's threads
+    # (WEB_THREADS, 4), which gate check-ins need.
+    REPORT_WAITERS = 1
     # How many seconds a dashboard page waits for its reports before showing a progress bar.
     DASHBOARD_REPORT_WAIT = 2.0
     # Failed sign-ins on the dashboard, per client address (on the rate limiter's storage),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from .jobs.queue import QueueUnavailable
 from .services import ServiceError
 
 MESSAGES = {
@@ -17,6 +18,7 @@ MESSAGES = {
     404: "There is nothing at this address.",
     405: "This page cannot be used that way.",
     500: "Something went wrong on our side. Please try again in a moment.",
+    503: "This is unavailable right now. Please try again in a moment.",
 }
 
 
@@ -41,7 +43,20 @@ def _internal(error: InternalServerError) -> Any:
     return html_error(error)
 
 
+def _queue_unavailable(error: QueueUnavailable) -> Any:
+    """503 with Retry-After: the client may simply ask again (the dashboard's pages handle
+    it themselves, see attendance.dashboard.pipeline; this covers the rest)."""
+    unavailable = ServiceUnavailable(error.detail, retry_after=error.retry_after)
+    if request.path.startswith("/api"):
+        response = jsonify({"errors": {"detail": error.detail}})
+        response.status_code = 503
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    return html_error(unavailable)
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers (the API's HTTP errors are shaped by its Api object)."""
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(InternalServerError, _internal)
+    app.register_error_handler(QueueUnavailable, _queue_unavailable)

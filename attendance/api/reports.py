@@ -33,7 +33,24 @@ class AggregateArgs(ma.Schema):
     )
     wait = fields.Float(
         validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds"),
-        metadata={"description": "Seconds to wait for the figures before answering 202"},
+        metadata={
+            "description": "Seconds to wait for the figures before answering 202 (default "
+            "REPORT_WAIT_DEFAULT, 5; at most REPORT_WAIT_MAX, 30: a longer wait is cut to it)"
+        },
+    )
+
+
+class ReportArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds"),
+        metadata={
+            "description": "Seconds to wait for the report to end before answering with its "
+            "status (default 0; at most REPORT_WAIT_MAX, 30)"
+        },
     )
 
 
@@ -91,7 +108,9 @@ class Aggregate(MethodView):
 @blp.route("/reports/<string:report_id>")
 class ReportItem(MethodView):
     @allow(SCHOOL)
+    @blp.arguments(ReportArgs, location="query")
     @blp.response(200, envelope(ReportSchema))
-    def get(self, report_id: str) -> Any:
+    def get(self, args: dict[str, Any], report_id: str) -> Any:
         """A report: its figures once finished, else its status and progress."""
-        return {"data": service.report_document(get_or_404(Report, report_id))}
+        [report] = jobs.wait_for([get_or_404(Report, report_id)], args["wait"])
+        return {"data": service.report_document(report)}

@@ -12,6 +12,7 @@ from flask import current_app
 from .. import presence
 from ..extensions import db
 from ..jobs import reports as jobs
+from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School, utcnow
 from ..services import reports as service
 
@@ -36,6 +37,9 @@ def report_for(
     The page that polled a report until it finished names it (pins it) when it fetches
     itself again, so it shows that report rather than asking for another. A pin is only
     honoured for a few minutes: an old link must not show old figures.
+
+    When the queue is unavailable the report is failed, saying so, and the page shows it
+    as it shows any failed report: the rest of the page does not need it.
     """
     wanted = (school.id, start, end, granularity)
     for record in pinned:
@@ -45,7 +49,12 @@ def report_for(
             and utcnow() - record.now <= PIN_MAX_AGE
         ):
             return record
-    return jobs.submit(school, start, end, granularity)
+    try:
+        return jobs.submit(school, start, end, granularity)
+    except QueueUnavailable as error:
+        if error.report_id is None:
+            raise
+        return db.session.get_one(Report, error.report_id)
 
 
 def settle(reports: Sequence[Report]) -> list[Report]:

@@ -22,6 +22,30 @@ from ..ops.context import job_meta
 from ..ops.jobscope import job_scope
 
 log = logging.getLogger(__name__)
+# Seconds to open a connection to Redis: an unreachable host fails a request this fast,
+# not after the system's TCP timeout (minutes), while the request holds a web thread.
+CONNECT_TIMEOUT = 2.0
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) cannot take jobs now: the one error enqueueing raises.
+
+    The API answers it 503 with Retry-After (attendance.errors); the dashboard shows
+    that the figures are unavailable (attendance.dashboard.pipeline). `report_id` names
+    the report that could not be queued, when there is one (it is failed, never left
+    queued: see attendance.jobs.reports.submit).
+    """
+
+    # What clients are told (the API's errors.detail, the failed report's message).
+    detail = (
+        "Figures are unavailable right now: the report queue cannot be reached. "
+        "Try again in a moment."
+    )
+    retry_after = 10  # seconds: long enough not to hammer a Redis being restarted
+
+    def __init__(self, message: str, report_id: str | None = None) -> None:
+        super().__init__(message)
+        self.report_id = report_id
 
 
 @dataclass(frozen=True)
@@ -43,10 +67,12 @@ class RQDispatcher:
         from redis import Redis
         from rq import Queue
 
-        self.connection = Redis.from_url(redis_url)
+        self.connection = Redis.from_url(redis_url, socket_connect_timeout=CONNECT_TIMEOUT)
         self.queue = Queue(queue_name, connection=self.connection)
 
     def enqueue(self, *calls: Call) -> None:
+        """Queue the calls (one transaction: all or none), or raise QueueUnavailable."""
+        from redis.exceptions import RedisError
         from rq import Retry
 
         prepared = [
@@ -64,9 +90,17 @@ class RQDispatcher:
             )
             for call in calls
         ]
-        with self.connection.pipeline() as pipe:
-            self.queue.enqueue_many(prepared, pipeline=pipe)
-            pipe.execute()
+        try:
+            with self.connection.pipeline() as pipe:
+                self.queue.enqueue_many(prepared, pipeline=pipe)
+                pipe.execute()
+        except RedisError as error:
+            # Refused, timed out, out of memory, read-only: to the caller it is all one
+            # thing, the queue is not taking jobs. The cause goes to the log only (the
+            # message of a connection error names the host).
+            log.warning("cannot enqueue %s", calls[0].job_id, exc_info=True)
+            cause = type(error).__name__
+            raise QueueUnavailable(f"the job queue is unavailable ({cause})") from error
 
     def announce(self, report_ids: Iterable[str]) -> None:
         """Tell whoever waits for these reports that they ended (finished or failed)."""

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from flask import current_app
 
 from ..extensions import db
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..services import reports as service
-from .queue import Call, dispatcher
+from .queue import Call, QueueUnavailable, dispatcher
 
 log = logging.getLogger(__name__)
 ENDED = (REPORT_FINISHED, REPORT_FAILED)
@@ -38,7 +40,14 @@ def submit(
     granularity: str,
     now: dt.datetime | None = None,
 ) -> service.Report:
-    """Create (or share) a report and queue its planning; commits."""
+    """Create (or share) a report and queue its planning; commits.
+
+    When the queue is unavailable the new report is failed (with a message saying so) and
+    QueueUnavailable is raised, naming it. The row is committed before the enqueue (a
+    worker must find it), so it is failed rather than deleted: a request that shared it
+    in between holds its id and sees it fail, and a failed report is never shared, so the
+    next request starts a fresh one.
+    """
     settings = _settings()
     report, created = service.create_report(
         school, start, end, granularity, now or service.now_for_report(), settings.deadline
@@ -46,9 +55,15 @@ def submit(
     report_id = report.id  # read before the commit expires it (a read would open a transaction)
     db.session.commit()
     if created:
-        dispatcher().enqueue(
-            Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
-        )
+        try:
+            dispatcher().enqueue(
+                Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
+            )
+        except QueueUnavailable as error:
+            service.abandon(report_id, error.detail)
+            db.session.commit()
+            error.report_id = report_id
+            raise
     return report
 
 
@@ -141,22 +156,52 @@ def finalize_report(report_id: str) -> str:
 def wait_for(reports: Sequence[Report], seconds: float) -> list[Report]:
     """The reports, reloaded once all have ended (finished or failed) or the seconds are
     up, whichever is first. Woken by the final step's announcement; a look every 250 ms
-    anyway, in case one is lost (a report the reaper fails is not announced)."""
+    anyway, in case one is lost (a report the reaper fails is not announced).
+
+    A waiting request holds a web thread, which gate check-ins need, so waits are bounded
+    twice: never longer than REPORT_WAIT_MAX, and no more than REPORT_WAITERS requests of
+    a process wait at once. The others return at once, as with no wait (the API answers
+    them 202 with a Location to poll).
+    """
     ids = [r.id for r in reports]
     current = list(reports)
+    seconds = min(seconds, float(current_app.config["REPORT_WAIT_MAX"]))
     if seconds <= 0 or all(r.status in ENDED for r in current):
         return current
-    deadline = time.monotonic() + seconds
-    with dispatcher().listen(ids) as ended:
-        while True:
-            # A fresh look after subscribing, so an end announced before it is not missed.
-            db.session.rollback()
-            current = [db.session.get_one(Report, i) for i in ids]
-            left = deadline - time.monotonic()
-            if all(r.status in ENDED for r in current) or left <= 0:
-                return current
-            db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
-            ended(min(left, 0.25))
+    with _waiting_slot() as slot:
+        if not slot:
+            return current
+        deadline = time.monotonic() + seconds
+        with dispatcher().listen(ids) as ended:
+            while True:
+                # A fresh look after subscribing, so an end announced before it is not missed.
+                db.session.rollback()
+                current = [db.session.get_one(Report, i) for i in ids]
+                left = deadline - time.monotonic()
+                if all(r.status in ENDED for r in current) or left <= 0:
+                    return current
+                db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
+                ended(min(left, 0.25))
+
+
+_WAITERS = "attendance.report_waiters"
+
+
+@contextmanager
+def _waiting_slot() -> Iterator[bool]:
+    """One of this process's REPORT_WAITERS places to wait in: True if taken (given back
+    afterwards), False at once when all are taken."""
+    extensions = current_app.extensions
+    slots = extensions.get(_WAITERS)
+    if slots is None:  # made on first use; of two threads racing here, setdefault keeps one
+        size = int(current_app.config["REPORT_WAITERS"])
+        slots = extensions.setdefault(_WAITERS, threading.BoundedSemaphore(size))
+    taken = slots.acquire(blocking=False)
+    try:
+        yield taken
+    finally:
+        if taken:
+            slots.release()
 
 
 def reap(everything: bool = False) -> service.Recovery:

@@ -271,6 +271,14 @@ def _in_flight(key: str, now: dt.datetime, deadline: int) -> Report | None:
     return report
 
 
+def abandon(report_id: str, message: str) -> None:
+    """Fail a report that could not be queued (its in-flight key freed for the next request)."""
+    report = _locked_report(report_id)
+    if report is not None and report.status in IN_FLIGHT:
+        _fail(report, message)
+        db.session.flush()
+
+
 # -- the steps ---------------------------------------------------------------------------
 
 
