@@ -41,8 +41,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The lint and the tests both run (a formatting nit does not hide a failing test); the
+# target fails at the end if either did.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory lint; lint=$$?; \
+	$(PY) -m pytest $(PYTEST_ARGS); tests=$$?; \
+	if [ $$lint -ne 0 ]; then echo "make test: the lint failed (see above)" >&2; fi; \
+	[ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
