@@ -21,7 +21,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) demo
+	$(FLASK) demo --quick
 	$(FLASK) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Production-like processes, one terminal each (or the Procfile under a process manager).
@@ -34,7 +34,7 @@ run-workers: $(STAMP)
 # More (or other) generated data: make demo-data DEMO_ARGS="--schools 5 --users 2000 --seed 2"
 demo-data: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) demo-data $(DEMO_ARGS)
+	$(FLASK) demo --big $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

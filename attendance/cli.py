@@ -54,33 +54,6 @@ def serve_command(host: str, port: int, workers: int) -> None:
             children.stop()
 
 
-@click.command("demo")
-@click.option("--schools", default=3, show_default=True, type=click.IntRange(1, 50))
-@click.option("--users", default=60, show_default=True, type=click.IntRange(1, 5000))
-@click.option("--weeks", default=12, show_default=True, type=click.IntRange(1, 52))
-def demo_command(schools: int, users: int, weeks: int) -> None:
-    """Demo schools, pupils and events in an empty database, and demo logins (development only)."""
-    from .extensions import db
-    from .services import demodata
-
-    if current_app.config["ATTENDANCE_ENV"] != "development":
-        raise click.ClickException("demo data is for development only (ATTENDANCE_ENV)")
-    if demodata.is_empty():
-        loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
-        db.session.commit()
-        click.echo(
-            f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
-            f"{loaded.events} check-ins and check-outs over {weeks} weeks."
-        )
-    else:
-        click.echo("The database already has schools: no demo data loaded.")
-    accounts = demodata.demo_admins()
-    db.session.commit()
-    for email, role, school_id in accounts:
-        scope = "every school" if school_id is None else f"school {school_id}"
-        click.echo(f"Demo login ({role} admin, {scope}): {email} / {demodata.DEMO_PASSWORD}")
-
-
 @click.command("worker")
 @click.option(
     "--queues", "-q", multiple=True, help="Queues to listen on (default: the app's RQ_QUEUES)."
@@ -162,9 +135,8 @@ def worker_command(
 
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
-    from .demo_cli import demo_data_command
+    from .demo.cli import demo_command
 
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
-    app.cli.add_command(demo_data_command)
     app.cli.add_command(worker_command)

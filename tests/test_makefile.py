@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
+
+import click
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,3 +56,11 @@ def test_all_good_passes(tmp_path):
     status, ran = make_test(tmp_path, ruff=0, pytest_status=0)
     assert [line.split()[0] for line in ran] == ["ruff", "ruff", "mypy", "python"]
     assert status == 0
+
+
+def test_the_makefile_names_only_commands_that_exist(app):
+    """Every `$(FLASK) <command>` of the Makefile is a registered flask command."""
+    named = set(re.findall(r"\$\(FLASK\) ([\w-]+)", (ROOT / "Makefile").read_text()))
+    assert {"demo", "serve", "worker"} <= named
+    commands = set(app.cli.list_commands(click.Context(app.cli))) | {"db"}
+    assert named <= commands, named - commands
