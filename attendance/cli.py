@@ -30,15 +30,22 @@ def serve_command(host: str, port: int, workers: int) -> None:
     With REDIS_URL set it also starts `--workers` RQ worker processes and stops them
     (gracefully) when it stops; without it, report jobs run inside this process.
     """
+    from .ops import logs
     from .ops.procs import Children
 
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Plain text for people at a terminal (in development, unless LOG_FORMAT says otherwise);
+    # the worker processes started below write in the same format.
+    log_format = logs.log_format(app, development_server=True)
+    logs.configure(app, log_format)
     children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
     elif workers:
-        children = Children(workers, grace=current_app.config["REPORT_CHUNK_TIMEOUT"] + 30)
+        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
         children.start()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     extra = f" with {workers} worker process(es)" if children else ""
@@ -46,7 +53,6 @@ def serve_command(host: str, port: int, workers: int) -> None:
     click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
     try:
         # Not app.run(): under the `flask` command it returns at once without serving.
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if children is not None:

@@ -62,7 +62,9 @@ class Config:
 
     # Operations (see docs/operations.md).
     LOG_LEVEL = "INFO"
-    LOG_FORMAT = "json"  # json: one object per line; text: for a terminal
+    # json: one object per line; text: for a terminal. None: text for `flask serve` in
+    # development (make run), json everywhere else (see attendance/ops/logs.py).
+    LOG_FORMAT: str | None = None
     METRICS_TOKEN: str | None = None  # a bearer token that may read /metrics from anywhere
     # Networks that may read /metrics without the token (a list, or commas in the environment).
     METRICS_ALLOW: Any = ("127.0.0.0/8", "::1/128")
