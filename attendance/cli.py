@@ -51,6 +51,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
     extra = f" with {workers} worker process(es)" if children else ""
     click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
     click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
+    click.echo(f"The API's interactive page: http://{host}:{port}/api/docs")
     try:
         # Not app.run(): under the `flask` command it returns at once without serving.
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -78,6 +78,10 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
+    # The interactive page, /api/docs, with Swagger UI's files served by this app (see
+    # attendance/api/docs.py; flask-smorest's default would load them from a CDN).
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
 
 
 def _database_url(url: str) -> str:
