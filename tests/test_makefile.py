@@ -29,7 +29,7 @@ def make_test(tmp_path: Path, ruff: int, pytest_status: int) -> tuple[int, list[
     venv = fake_venv(tmp_path, ruff, pytest_status)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
     result = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), f"VENV={venv}", "test"],
+        ["make", "--no-print-directory", "-C", str(ROOT), f"VENV={venv}", "PYTEST_ARGS=", "test"],
         capture_output=True,
         text=True,
         env=env,
