@@ -21,7 +21,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) demo
+	$(FLASK) demo --quick
 	$(FLASK) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Production-like processes, one terminal each (or the Procfile under a process manager).
@@ -34,15 +34,20 @@ run-workers: $(STAMP)
 # More (or other) generated data: make demo-data DEMO_ARGS="--schools 5 --users 2000 --seed 2"
 demo-data: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) demo-data $(DEMO_ARGS)
+	$(FLASK) demo --big $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The lint and the tests both run (a formatting nit does not hide a failing test); the
+# target fails at the end if either did.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory lint; lint=$$?; \
+	$(PY) -m pytest $(PYTEST_ARGS); tests=$$?; \
+	if [ $$lint -ne 0 ]; then echo "make test: the lint failed (see above)" >&2; fi; \
+	[ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

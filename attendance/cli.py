@@ -30,55 +30,35 @@ def serve_command(host: str, port: int, workers: int) -> None:
     With REDIS_URL set it also starts `--workers` RQ worker processes and stops them
     (gracefully) when it stops; without it, report jobs run inside this process.
     """
+    from .ops import logs
     from .ops.procs import Children
 
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Plain text for people at a terminal (in development, unless LOG_FORMAT says otherwise);
+    # the worker processes started below write in the same format.
+    log_format = logs.log_format(app, development_server=True)
+    logs.configure(app, log_format)
     children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
     elif workers:
-        children = Children(workers, grace=current_app.config["REPORT_CHUNK_TIMEOUT"] + 30)
+        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
         children.start()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     extra = f" with {workers} worker process(es)" if children else ""
     click.echo(f"attendance is running at http://{host}:{port}/{extra}  (Ctrl+C to stop)")
     click.echo(f"The dashboard: http://{host}:{port}/dashboard/")
+    click.echo(f"The API's interactive page: http://{host}:{port}/api/docs")
     try:
         # Not app.run(): under the `flask` command it returns at once without serving.
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if children is not None:
             click.echo("stopping the worker processes (each finishes its current job)")
             children.stop()
-
-
-@click.command("demo")
-@click.option("--schools", default=3, show_default=True, type=click.IntRange(1, 50))
-@click.option("--users", default=60, show_default=True, type=click.IntRange(1, 5000))
-@click.option("--weeks", default=12, show_default=True, type=click.IntRange(1, 52))
-def demo_command(schools: int, users: int, weeks: int) -> None:
-    """Demo schools, pupils and events in an empty database, and demo logins (development only)."""
-    from .extensions import db
-    from .services import demodata
-
-    if current_app.config["ATTENDANCE_ENV"] != "development":
-        raise click.ClickException("demo data is for development only (ATTENDANCE_ENV)")
-    if demodata.is_empty():
-        loaded = demodata.load_demo(schools=schools, users=users, weeks=weeks)
-        db.session.commit()
-        click.echo(
-            f"Loaded {loaded.schools} demo schools, {loaded.users} pupils, "
-            f"{loaded.events} check-ins and check-outs over {weeks} weeks."
-        )
-    else:
-        click.echo("The database already has schools: no demo data loaded.")
-    accounts = demodata.demo_admins()
-    db.session.commit()
-    for email, role, school_id in accounts:
-        scope = "every school" if school_id is None else f"school {school_id}"
-        click.echo(f"Demo login ({role} admin, {scope}): {email} / {demodata.DEMO_PASSWORD}")
 
 
 @click.command("worker")
@@ -162,9 +142,8 @@ def worker_command(
 
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
-    from .demo_cli import demo_data_command
+    from .demo.cli import demo_command
 
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
-    app.cli.add_command(demo_data_command)
     app.cli.add_command(worker_command)

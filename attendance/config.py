@@ -70,7 +70,9 @@ class Config:
 
     # Operations (see docs/operations.md).
     LOG_LEVEL = "INFO"
-    LOG_FORMAT = "json"  # json: one object per line; text: for a terminal
+    # json: one object per line; text: for a terminal. None: text for `flask serve` in
+    # development (make run), json everywhere else (see attendance/ops/logs.py).
+    LOG_FORMAT: str | None = None
     METRICS_TOKEN: str | None = None  # a bearer token that may read /metrics from anywhere
     # Networks that may read /metrics without the token (a list, or commas in the environment).
     METRICS_ALLOW: Any = ("127.0.0.0/8", "::1/128")
@@ -84,6 +86,10 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
+    # The interactive page, /api/docs, with Swagger UI's files served by this app (see
+    # attendance/api/docs.py; flask-smorest's default would load them from a CDN).
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
 
 
 def _database_url(url: str) -> str:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attendance import demo  # noqa: E402
+from attendance.demo import generate  # noqa: E402
 
 # Presence over a past range, by presence.md, in one statement. The pairing state machine
 # reduces to: a checkout closes a session iff a checkin came after the previous checkout
@@ -132,7 +132,7 @@ def load(
     index: int = 0,
 ) -> tuple[int, int]:
     """One school, `users` pupils and their month of events, with COPY."""
-    plan = demo.school_plans(index + 1, [tz], seed=42)[index]
+    plan = generate.school_plans(index + 1, [tz], seed=42)[index]
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO schools (name, timezone, school_days, min_daily_hours, period_ratio,"
@@ -143,7 +143,7 @@ def load(
         school_id = cur.fetchone()[0]  # type: ignore[index]
         for day in sorted(d for d in plan.closures if start <= d <= end):
             cur.execute("INSERT INTO closures (school_id, date) VALUES (%s, %s)", (school_id, day))
-        names = demo.user_names(users, 42, index)
+        names = generate.user_names(users, 42, index)
         ids = []
         for name in names:
             cur.execute(
@@ -153,7 +153,7 @@ def load(
             )
             ids.append(cur.fetchone()[0])  # type: ignore[index]
         count = 0
-        events = demo.generate_school_events(
+        events = generate.generate_school_events(
             plan, users, start, end, seed=42, school_index=index, lunch_rate=lunch_rate
         )
         with cur.copy(
@@ -164,7 +164,7 @@ def load(
                 events,
                 desc="loading events",
                 unit="ev",
-                total=round(demo.count_estimate(users, 21) * (1 + lunch_rate) / 1.15),
+                total=round(generate.count_estimate(users, 21) * (1 + lunch_rate) / 1.15),
                 disable=users < 1000,
             ):
                 copy.write_row((ids[e.user_key], school_id, e.type, e.timestamp, e.temperature,

@@ -48,8 +48,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from attendance import create_app  # noqa: E402
 from attendance.config import _database_url  # noqa: E402
-from attendance.demo import SchoolPlan, generate_school_events  # noqa: E402
-from attendance.demo_load import DemoSpec, load_db, prepare  # noqa: E402
+from attendance.demo.generate import DemoSpec, SchoolPlan, generate_school_events  # noqa: E402
+from attendance.demo.store import load_db, prepare  # noqa: E402
 from attendance.extensions import db  # noqa: E402
 from attendance.security.models import DEVICE  # noqa: E402
 from attendance.security.tokens import create_token  # noqa: E402

@@ -11,7 +11,7 @@ from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
-from . import attendances, bulk, fever, reports, schools, users
+from . import attendances, bulk, docs, fever, reports, schools, users
 from .common import BigIdConverter, IdConverter
 
 
@@ -74,3 +74,4 @@ def init_app(app: Flask) -> None:
         plugin.converter.add_attribute_function(bulk.document)
     for module in (schools, users, attendances, bulk, reports, fever):
         api.register_blueprint(module.blp)
+    docs.init_app(app)

@@ -1,5 +1,9 @@
 """Log lines: one JSON object per line (or plain text), scrubbed of secrets.
 
+The format: `LOG_FORMAT` (json or text) when set; otherwise plain text for the
+development server in development (`flask serve`, what `make run` runs, and the worker
+processes it starts) and JSON everywhere else: gunicorn, `flask worker`, production.
+
 Every line carries the request id (and the job and report ids in a worker) from
 `context`, so one request's line, its jobs' lines and their errors can be joined.
 
@@ -24,6 +28,9 @@ from . import context
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _SECRET_KEYS = ("authorization", "password", "passwd", "token", "secret", "cookie", "image")
 _SCRUB = [
+    # Terminal colours (werkzeug's development server paints its request lines): a log
+    # line is plain text, and JSON must not carry escape codes.
+    (re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]"), ""),
     # Bearer and Basic credentials, wherever they appear in a message or traceback.
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"'\\,;]+"), r"\1 [redacted]"),
     # Photos sent as data URIs (the API accepts them): never their bytes in a log.
@@ -36,7 +43,7 @@ _SCRUB = [
 
 
 def scrub(text: str) -> str:
-    """The text with credentials, data URIs and URL passwords replaced."""
+    """The text with credentials, data URIs, URL passwords and terminal colours replaced."""
     for pattern, replacement in _SCRUB:
         text = pattern.sub(replacement, text)
     return text
@@ -103,15 +110,26 @@ class StderrHandler(logging.StreamHandler[Any]):
         pass
 
 
-def configure(app: Flask) -> None:
+def log_format(app: Flask, development_server: bool = False) -> str:
+    """`LOG_FORMAT` when set; else text for the development server in development, else json."""
+    fmt = app.config.get("LOG_FORMAT")
+    if not fmt:
+        development = app.config["ATTENDANCE_ENV"] == "development"
+        return "text" if development_server and development else "json"
+    fmt = str(fmt).lower()
+    if fmt not in ("json", "text"):
+        raise RuntimeError(f"LOG_FORMAT must be 'json' or 'text', not {fmt!r}")
+    return fmt
+
+
+def configure(app: Flask, fmt: str | None = None) -> None:
     """Send every logger's records through one handler on the root logger.
 
     The root, so that the app's, RQ's and the libraries' lines share one format. Calling
-    it again (another app in the same process) replaces the handler, never adds one.
+    it again (another app in the same process, or `flask serve` choosing text) replaces
+    the handler, never adds one.
     """
-    fmt = str(app.config["LOG_FORMAT"]).lower()
-    if fmt not in ("json", "text"):
-        raise RuntimeError(f"LOG_FORMAT must be 'json' or 'text', not {fmt!r}")
+    fmt = fmt or log_format(app)
     handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,24 @@ def worker_argv(extra: Sequence[str] = ()) -> list[str]:
 class Children:
     """A set of worker processes: started together, restarted when one dies, stopped together."""
 
-    def __init__(self, count: int, extra: Sequence[str] = (), grace: float = 90.0) -> None:
+    def __init__(
+        self,
+        count: int,
+        extra: Sequence[str] = (),
+        grace: float = 90.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.count = count
         self.extra = list(extra)
         self.grace = grace  # seconds a worker may take to finish its job after SIGTERM
+        self.env = dict(env or {})  # added to this process's environment
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Our own interpreter and arguments, no shell.
-        proc = subprocess.Popen(worker_argv(self.extra), start_new_session=True)  # noqa: S603
+        env = {**os.environ, **self.env}
+        proc = subprocess.Popen(worker_argv(self.extra), start_new_session=True, env=env)  # noqa: S603
         log.info("started worker process %d", proc.pid)
         return proc
 

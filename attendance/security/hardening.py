@@ -88,7 +88,8 @@ def security_headers(response: Response) -> Response:
     """Add the security headers to every response (a view may set its own first)."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.path.startswith("/api/"):
+    # The API's one HTML answer, its interactive page (/api/docs), is a page like the others.
+    if request.path.startswith("/api/") and response.mimetype != "text/html":
         policy = API_CSP
     else:
         nonce = g.get("csp_nonce")

@@ -27,8 +27,8 @@ from .models import DEVICE, DISTRICT, SCHOOL, Admin, ApiToken
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES_ATTR = "_allowed_roles"
-# Paths under /api that need no token: the published API description.
-PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+# Paths under /api that need no token: the published API description and its page.
+PUBLIC_PATHS = frozenset({"/api/openapi.json", "/api/docs"})
 REALM = 'Bearer realm="attendance"'
 
 

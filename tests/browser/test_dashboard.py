@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
-from attendance import demo
+from attendance.demo import generate as demo
 from attendance.extensions import db
 from attendance.models import Attendance, School, User, utcnow
 from tests.conftest import wipe

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from attendance import create_app, demo, presence
+from attendance import create_app, presence
+from attendance.demo import generate as demo
 from attendance.extensions import db as _db
 from attendance.models import Attendance, ReportChunk, School, User
 

@@ -194,3 +194,91 @@ def test_a_crash_is_logged_once_with_its_request_id(db, make_app, capsys):
     [line] = request_lines(err)
     assert line["status"] == 500 and line["route"] == "/crash"
     assert "hunter2" not in err and TOKEN not in err
+
+
+def test_no_terminal_colours_in_log_lines():
+    """werkzeug paints its request lines; no line carries the escape codes, JSON least of all."""
+    rec = record('127.0.0.1 - - "%s" %s -', "\x1b[33mGET /nowhere HTTP/1.1\x1b[0m", "404")
+    line = logs.JsonFormatter().format(rec)
+    assert "\x1b" not in line and "\\u001b" not in line
+    assert json.loads(line)["message"] == '127.0.0.1 - - "GET /nowhere HTTP/1.1" 404 -'
+    assert "\x1b" not in logs.TextFormatter().format(rec)
+
+
+def serve_once(app, monkeypatch, path: str = "/nowhere"):
+    """`flask serve` answering one real request through werkzeug's server; its stderr."""
+    import threading
+
+    import httpx
+    from werkzeug.serving import make_server
+
+    from attendance import cli
+
+    def run_simple(host, port, application, **kwargs):
+        server = make_server("127.0.0.1", 0, application)
+        thread = threading.Thread(target=server.handle_request)
+        thread.start()
+        httpx.get(f"http://127.0.0.1:{server.server_port}{path}")
+        thread.join()
+        server.server_close()
+
+    monkeypatch.setattr(cli, "run_simple", run_simple)
+    with app.app_context():  # this app's, not the session's that the db fixture pushed
+        result = app.test_cli_runner().invoke(args=["serve"])
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def test_the_development_server_logs_plain_text(db, make_app, monkeypatch):
+    err = serve_once(make_app(), monkeypatch)
+    [line] = [x for x in err.splitlines() if '"GET /nowhere HTTP/1.1" 404' in x]
+    assert " INFO werkzeug: " in line
+    assert "\x1b" not in err and not any(x.startswith("{") for x in err.splitlines())
+
+
+def test_log_format_still_decides_under_the_development_server(db, make_app, monkeypatch):
+    err = serve_once(make_app(LOG_FORMAT="json"), monkeypatch)
+    lines = json_lines(err)
+    [served] = [x for x in lines if x["logger"] == "werkzeug"]
+    assert served["message"].endswith('"GET /nowhere HTTP/1.1" 404 -')
+    assert "\x1b" not in err and "\\u001b" not in err
+    assert request_lines(err)[0]["status"] == 404
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "text"),
+        ({"LOG_FORMAT": "json"}, "json"),
+        ({"ATTENDANCE_ENV": "production", "SECRET_KEY": "s" * 40}, "json"),
+    ],
+)
+def test_serve_and_its_workers_share_one_format(make_app, monkeypatch, overrides, expected):
+    """Text for the development server in development, unless LOG_FORMAT or production."""
+    from attendance import cli
+    from attendance.ops import procs
+
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0", **overrides)
+    assert app.config["LOG_FORMAT"] == overrides.get("LOG_FORMAT")
+    assert logs.log_format(app) == "json"  # everything but `flask serve`: gunicorn, workers
+    started = []
+
+    class Children:
+        def __init__(self, count, grace, env):
+            started.append(env)
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(procs, "Children", Children)
+    monkeypatch.setattr(cli, "run_simple", lambda *args, **kwargs: None)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["serve", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert started == [{"LOG_FORMAT": expected}]
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, logs.StderrHandler)]
+    formatter = logs.TextFormatter if expected == "text" else logs.JsonFormatter
+    assert type(handler.formatter) is formatter

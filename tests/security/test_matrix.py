@@ -94,7 +94,7 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
 }
 
 # Routes that need no token at all.
-PUBLIC = {("/api/openapi.json", "GET")}
+PUBLIC = {("/api/openapi.json", "GET"), ("/api/docs", "GET")}
 
 
 def api_routes(app) -> set[tuple[str, str]]:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attendance import demo
-from attendance.demo import (
+from attendance.demo import generate as demo
+from attendance.demo.generate import (
     GeneratedEvent,
     SchoolPlan,
     count_estimate,

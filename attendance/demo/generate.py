@@ -1,4 +1,4 @@
-"""Realistic, deterministic demo attendance events (pure: no database, no Flask).
+"""The demo's generator: believable schools, pupils and their events (pure: no database, no Flask).
 
 Every random draw comes from a ``random.Random`` seeded with a string naming what it
 decides (the seed, the school, the user, the day), so a user's day never changes
@@ -8,9 +8,12 @@ randomness is for believable demo data only; nothing here is security-relevant.
 
 from __future__ import annotations
 
+import hashlib
+import struct
+import zlib
 from calendar import monthrange
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -18,10 +21,13 @@ from random import Random
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "DemoSpec",
     "GeneratedEvent",
     "SchoolPlan",
+    "avatar_png",
     "count_estimate",
     "generate_school_events",
+    "quick_spec",
     "school_plans",
     "user_names",
 ]
@@ -351,3 +357,110 @@ def _school_day(
 def count_estimate(users: int, school_days: int) -> int:
     """Roughly how many events ``users`` pupils make over ``school_days`` days."""
     return round(max(users, 0) * max(school_days, 0) * EVENTS_PER_USER_DAY)
+
+
+MAX_SCHOOLS = 1000
+MAX_USERS = 20_000  # per school
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """What to generate: schools, users per school, a range of local dates, a seed.
+
+    Schools in `saturday_timezones` teach Monday to Saturday, the others Monday to Friday.
+    """
+
+    schools: int
+    users: int
+    start: date
+    end: date
+    timezones: Sequence[str] = ("UTC",)
+    seed: int = 1
+    saturday_timezones: frozenset[str] = frozenset()
+
+    def check(self) -> None:
+        """Refuse a spec that is empty or unreasonably large."""
+        if not 1 <= self.schools <= MAX_SCHOOLS:
+            raise ValueError(f"schools must be between 1 and {MAX_SCHOOLS}")
+        if not 1 <= self.users <= MAX_USERS:
+            raise ValueError(f"users must be between 1 and {MAX_USERS}")
+        if self.end < self.start:
+            raise ValueError("the end date is before the start date")
+        if (self.end - self.start).days >= MAX_DAYS:
+            raise ValueError(f"the date range must not exceed {MAX_DAYS} days")
+
+    def plans(self) -> list[SchoolPlan]:
+        """The generator's plan of each school."""
+        plans = school_plans(self.schools, self.timezones, self.seed)
+        six_days = frozenset(range(1, 7))
+        return [
+            replace(p, school_days=six_days) if p.timezone in self.saturday_timezones else p
+            for p in plans
+        ]
+
+    def estimate(self) -> int:
+        """Roughly how many events the spec makes (for progress bars)."""
+        weekdays = sum(
+            1
+            for n in range((self.end - self.start).days + 1)
+            if (self.start + timedelta(days=n)).isoweekday() <= 5
+        )
+        return count_estimate(self.users, weekdays) * self.schools
+
+
+# The quick demo (`flask demo --quick`, what `make run` loads): three continents, and
+# one school in Vietnam, where many schools teach on Saturdays.
+QUICK_TIMEZONES = ("Europe/London", "Asia/Ho_Chi_Minh", "America/New_York")
+QUICK_SATURDAYS = frozenset({"Asia/Ho_Chi_Minh"})
+QUICK_SEED = 2026
+
+
+def quick_spec(
+    now: datetime, schools: int, users: int, weeks: int, seed: int = QUICK_SEED
+) -> DemoSpec:
+    """The quick demo: `weeks` weeks up to `now`'s date wherever that is latest."""
+    end = max(now.astimezone(ZoneInfo(z)).date() for z in QUICK_TIMEZONES)
+    return DemoSpec(
+        schools=schools,
+        users=users,
+        start=end - timedelta(weeks=weeks),
+        end=end,
+        timezones=QUICK_TIMEZONES,
+        seed=seed,
+        saturday_timezones=QUICK_SATURDAYS,
+    )
+
+
+def avatar_png(seed: str, size: int = 64) -> bytes:
+    """A small PNG: a coloured head and shoulders on a pale ground (a stand-in photo)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    colour = bytes(80 + b % 150 for b in digest[:3])
+    ground, skin = (
+        bytes((236, 240, 244)),
+        bytes((224, 172, 140)) if digest[3] % 2 else bytes((150, 104, 78)),
+    )
+    rows = []
+    for y in range(size):
+        row = bytearray([0])  # filter: none
+        for x in range(size):
+            dx, head_dy, body_dy = x - size / 2, y - size * 0.38, y - size * 1.05
+            if dx * dx + head_dy * head_dy < (size * 0.2) ** 2:
+                row += skin
+            elif dx * dx + body_dy * body_dy < (size * 0.45) ** 2:
+                row += colour
+            else:
+                row += ground
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )

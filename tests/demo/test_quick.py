@@ -1,10 +1,12 @@
-"""`flask demo` fills an empty database for `make run`, once, in development only."""
+"""`flask demo` (--quick) fills an empty database for `make run`, once, in development only."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
-from attendance.models import Attendance, DayVersion, School, User
+from attendance.models import Attendance, Closure, DayVersion, School, User
 from attendance.security import admins
 from attendance.services.daycache import local_day
 
@@ -60,13 +62,24 @@ def test_demo_refuses_production(app, runner, monkeypatch):
     assert result.exit_code != 0 and "development only" in result.output
 
 
-def test_serve_really_serves(runner, monkeypatch):
-    """`make run` ends in `flask serve`: it must serve (app.run returns at once under `flask`)."""
-    from attendance import cli
+def test_one_command_two_sizes_options_of_one_size_only(runner, db):
+    """--quick is the default; an option of the other size is a usage error, nothing loaded."""
+    for args in (
+        ["demo", "--from", "2026-11-02"],
+        ["demo", "--quick", "--mode", "http"],
+        ["demo", "--big", "--weeks", "2"],
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 2, result.output
+        assert "goes with --" in result.output
+    assert db.session.scalar(select(func.count(School.id))) == 0
 
-    calls = []
-    monkeypatch.setattr(cli, "run_simple", lambda *args, **kwargs: calls.append((args, kwargs)))
-    result = runner.invoke(args=["serve", "--port", "5123"])
+
+def test_quick_demo_has_a_saturday_school_and_closures_to_come(runner, db):
+    result = runner.invoke(args=["demo", "--quick", "--users", "3", "--weeks", "1"])
     assert result.exit_code == 0, result.output
-    assert "http://127.0.0.1:5123/dashboard/" in result.output
-    assert calls and calls[0][0][:2] == ("127.0.0.1", 5123)
+    days = dict(db.session.execute(select(School.timezone, School.school_days)).all())
+    assert days["Asia/Ho_Chi_Minh"] == [1, 2, 3, 4, 5, 6]
+    assert days["Europe/London"] == [1, 2, 3, 4, 5]
+    latest = db.session.scalar(select(func.max(Closure.date)))
+    assert latest > dt.date.today() + dt.timedelta(days=30)

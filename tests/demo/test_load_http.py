@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from attendance.demo_http import check_target, post_rows
+from attendance.demo.load_http import check_target, post_rows
 from attendance.services.bulk import Row
 
 
@@ -101,14 +101,14 @@ def test_client_errors_are_not_retried_and_are_reported(fake):
 
 
 def test_a_server_that_keeps_failing_gives_up(fake, monkeypatch):
-    monkeypatch.setattr("attendance.demo_http.BACKOFF", 0.001)
+    monkeypatch.setattr("attendance.demo.load_http.BACKOFF", 0.001)
     server = fake(lambda body, headers, attempt: 500)
     report = post_rows(server.url, [row(1)])
     assert report.errors == 1 and len(server.seen) == 5
 
 
 def test_a_dead_server_is_an_error_not_a_hang(monkeypatch):
-    monkeypatch.setattr("attendance.demo_http.BACKOFF", 0.001)
+    monkeypatch.setattr("attendance.demo.load_http.BACKOFF", 0.001)
     import socket
 
     with socket.socket() as s:

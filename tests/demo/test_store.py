@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from attendance.demo import generate_school_events
-from attendance.demo_load import DemoSpec, load_db, prepare
+from attendance.demo.generate import DemoSpec, generate_school_events
+from attendance.demo.store import load_db, prepare
 from attendance.models import Attendance, Closure, DayVersion, School, User
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)  # a Friday morning

@@ -1,14 +1,10 @@
-"""`flask demo-data` and its wrapper tools/gen_data.py: both modes, summaries, reruns."""
+"""`flask demo --big`: both modes (database, HTTP API), summaries, reruns."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,9 +13,9 @@ from werkzeug.serving import make_server
 from attendance.models import Attendance, School, User
 from attendance.security.models import ApiToken
 
-ROOT = Path(__file__).resolve().parents[1]
 ARGS = [
-    "demo-data",
+    "demo",
+    "--big",
     "--schools",
     "2",
     "--users",
@@ -101,7 +97,7 @@ def test_http_bulk_mode(runner, db, server):
 
 
 def test_http_errors_are_counted_and_fail_the_command(runner, db, tmp_path):
-    from tests.test_demo_http import Fake
+    from tests.demo.test_load_http import Fake
 
     refusing = Fake(lambda body, headers, attempt: 401)
     threading.Thread(target=refusing.httpd.serve_forever, daemon=True).start()
@@ -143,19 +139,3 @@ def test_if_empty_leaves_a_used_database_alone(runner, make_school, db):
     result = runner.invoke(args=[*ARGS, "--if-empty"])
     assert result.exit_code == 0 and "nothing done" in result.output
     assert rows(db) == 0
-
-
-def test_gen_data_wrapper(app_config, db):
-    env = {**os.environ, "DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"]}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gen_data.py"), *ARGS[1:], "--users", "3"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    written, _, errors = summary(result.stdout)
-    assert written > 0 and errors == 0
-    assert rows(db) == written

@@ -1,4 +1,4 @@
-"""Sending demo events through the real API: bounded threads, retries with the same key.
+"""The demo's HTTP loader: the store's rows through the real API, retried with the same key.
 
 Each event goes as one POST /api/attendances whose `client_event_id` (also sent as the
 Idempotency-Key header) is the generator's deterministic id, or in batches to POST
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .demo_load import LoadReport
-from .services.bulk import Row
+from ..services.bulk import Row
+from .store import LoadReport, progress_bar
 
 PATH = "/api/attendances"
 BULK_PATH = "/api/attendances/bulk"
@@ -246,10 +246,8 @@ class _Bar:
     """A tqdm bar fed from the tallies by a thread of its own."""
 
     def __init__(self, sender: _Sender, total: int | None) -> None:
-        from tqdm import tqdm
-
         self.sender = sender
-        self.bar: Any = tqdm(total=total, unit="ev", dynamic_ncols=True, leave=False)
+        self.bar = progress_bar(total)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()

@@ -1,0 +1,250 @@
+"""The demo's store: generated schools and users through the services, events in bulk.
+
+Like a job, this module commits (after each batch); the services it calls only flush.
+Reruns with the same seed add nothing: schools and users are found again by name, and
+events carry deterministic idempotency keys. Both loaders start here: `prepare` stores
+the schools and users, then `load_db` writes the events (COPY on PostgreSQL) or the HTTP
+loader (`load_http`) posts the rows of `all_events` to a running server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exists, insert, select, text
+
+from ..extensions import db
+from ..models import School, User, utcnow
+from ..security import admins, images
+from ..security.models import DISTRICT, SCHOOL
+from ..services import bulk
+from ..services.daycache import local_day
+from ..services.schools import add_closure, bump_generation, create_school
+from .generate import (
+    PUBLIC_HOLIDAYS,
+    DemoSpec,
+    SchoolPlan,
+    avatar_png,
+    generate_school_events,
+    user_names,
+)
+
+DB_BATCH = 20_000  # events per COPY and commit
+HOLIDAY_NAMES = dict(
+    zip(PUBLIC_HOLIDAYS, ("New Year's Day", "Labour Day", "Christmas Day"), strict=True)
+)
+DEMO_PASSWORD = "attendance-demo"  # noqa: S105 - development only (the quick demo refuses production)
+DEMO_ADMINS = (("demo@example.org", DISTRICT), ("head@example.org", SCHOOL))
+
+
+@dataclass(frozen=True)
+class DemoSchool:
+    """A school as stored: its plan, index in the spec, id and user ids (by user key)."""
+
+    index: int
+    plan: SchoolPlan
+    id: int
+    user_ids: Sequence[int]
+    fever_threshold: Decimal
+
+
+@dataclass
+class LoadReport:
+    """What a load did."""
+
+    written: int = 0  # new events stored
+    duplicates: int = 0  # events already stored (a rerun)
+    errors: int = 0
+    seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)  # the first few error messages
+
+    @property
+    def rate(self) -> float:
+        """New events per second."""
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """The one-line summary both loaders end with."""
+        return (
+            f"{self.written} events written ({self.duplicates} already there) in "
+            f"{self.seconds:.1f} s = {self.rate:.0f} events/s, {self.errors} errors"
+        )
+
+
+def is_empty() -> bool:
+    """True when there is no school yet."""
+    return not db.session.scalar(select(exists().where(School.id.is_not(None))))
+
+
+def ensure_school(plan: SchoolPlan, start: dt.date, end: dt.date) -> School:
+    """The plan's school (by name and timezone), created if missing, with its closures in range."""
+    school = db.session.scalar(
+        select(School)
+        .where(School.name == plan.name, School.timezone == plan.timezone)
+        .order_by(School.id)
+        .limit(1)
+    )
+    if school is None:
+        school = create_school(
+            {"name": plan.name, "timezone": plan.timezone, "school_days": list(plan.school_days)}
+        )
+    for day in sorted(d for d in plan.closures if start <= d <= end):
+        add_closure(school, day, HOLIDAY_NAMES.get((day.month, day.day), "Staff training day"))
+    return school
+
+
+def ensure_users(school_id: int, names: Sequence[str]) -> list[int]:
+    """The ids of the school's active users with these names, enrolling the missing ones."""
+    rows = db.session.execute(
+        select(User.name, User.id)
+        .where(User.school_id == school_id, User.deleted_at.is_(None))
+        .order_by(User.id)
+    )
+    ids: dict[str, int] = {}
+    for name, ident in rows:
+        ids.setdefault(name, ident)
+    missing = [name for name in names if name not in ids]
+    if missing:
+        stmt = insert(User).returning(User.id, sort_by_parameter_order=True)
+        new_ids = db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+        ids.update(zip(missing, new_ids, strict=True))
+        bump_generation(school_id)
+    return [ids[name] for name in names]
+
+
+def prepare(spec: DemoSpec, closures_until: dt.date | None = None) -> list[DemoSchool]:
+    """Create (or find) the spec's schools, closures and users; commits.
+
+    Closures are stored from the spec's start to `closures_until` (default: its end).
+    """
+    spec.check()
+    schools = []
+    for index, plan in enumerate(spec.plans()):
+        school = ensure_school(plan, spec.start, closures_until or spec.end)
+        user_ids = ensure_users(school.id, user_names(spec.users, spec.seed, index))
+        demo_school = DemoSchool(index, plan, school.id, user_ids, school.fever_threshold)
+        # Commit last and touch no row after: on SQLite a new transaction would hold the
+        # write lock while the HTTP loader waits on the server.
+        db.session.commit()
+        schools.append(demo_school)
+    return schools
+
+
+def school_events(
+    spec: DemoSpec, school: DemoSchool, now: dt.datetime
+) -> Iterator[tuple[DemoSchool, bulk.Row]]:
+    """The school's generated events as rows, up to `now` (never in the future)."""
+    for event in generate_school_events(
+        school.plan, spec.users, spec.start, spec.end, spec.seed, school.index, now=now
+    ):
+        yield (
+            school,
+            bulk.Row(
+                user_id=school.user_ids[event.user_key],
+                school_id=school.id,
+                type=event.type,
+                timestamp=event.timestamp,
+                temperature=event.temperature,
+                image=None,
+                received_at=event.timestamp,  # as if every device had been online
+                idempotency_key=event.client_event_id,
+            ),
+        )
+
+
+def all_events(
+    spec: DemoSpec, schools: Sequence[DemoSchool], now: dt.datetime
+) -> Iterator[tuple[DemoSchool, bulk.Row]]:
+    """Every school's events, school after school."""
+    for school in schools:
+        yield from school_events(spec, school, now)
+
+
+def load_db(
+    spec: DemoSpec,
+    schools: Sequence[DemoSchool],
+    *,
+    now: dt.datetime | None = None,
+    batch: int = DB_BATCH,
+    progress: bool = False,
+    photos: bool = False,
+) -> LoadReport:
+    """Write the events straight into the database (COPY on PostgreSQL); commits per batch.
+
+    With `photos`, a fever's event keeps a stand-in photo (gates photograph everybody;
+    the demo keeps the fevers' only).
+    """
+    started = time.perf_counter()
+    timezones = {s.id: s.plan.timezone for s in schools}
+    report = LoadReport()
+    bar = progress_bar(spec.estimate()) if progress else None
+    rows: list[bulk.Row] = []
+
+    def flush() -> None:
+        # The bulk path bumps the version of every date it adds to: a report cache that
+        # has figures for one of them must not keep serving them.
+        written = bulk.copy_rows(rows, timezones)
+        db.session.commit()
+        report.written += written
+        report.duplicates += len(rows) - written
+        if bar is not None:
+            bar.update(len(rows))
+        rows.clear()
+
+    for school, row in all_events(spec, schools, now or utcnow()):
+        # A full batch is written at the end of a school day, so each transaction bumps
+        # every day version it touches exactly once.
+        if len(rows) >= batch and _day(rows[-1], timezones) != _day(row, timezones):
+            flush()
+        if photos and row.temperature >= school.fever_threshold:
+            row = replace(row, image=_photo(f"{spec.seed}:{school.index}:{row.user_id}"))
+        rows.append(row)
+    flush()
+    if report.written and db.session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics: until autovacuum gets to it, the planner would take a school
+        # with thousands of new rows for one with a handful.
+        db.session.execute(text("ANALYZE attendances"))
+        db.session.commit()
+    if bar is not None:
+        bar.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _photo(seed: str) -> str:
+    """A stored stand-in photo (the reference an attendance keeps)."""
+    return images.save(images.Upload(avatar_png(seed)))
+
+
+def _day(row: bulk.Row, timezones: dict[int, str]) -> tuple[int, dt.date]:
+    return row.school_id, local_day(timezones[row.school_id], row.timestamp)
+
+
+def progress_bar(total: int | None) -> Any:
+    """A tqdm progress bar of events on stderr (both loaders')."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ev", dynamic_ncols=True, leave=False)
+
+
+def demo_admins() -> list[tuple[str, str, int | None]]:
+    """The demo accounts, created or reset to DEMO_PASSWORD: (email, role, school id)."""
+    first = db.session.scalar(select(School.id).order_by(School.name, School.id).limit(1))
+    accounts = []
+    for email, role in DEMO_ADMINS:
+        school_id = None if role == DISTRICT else first
+        if school_id is None and role != DISTRICT:
+            continue
+        admin = admins.find_by_email(email)
+        if admin is None:
+            admin = admins.create_admin(email, DEMO_PASSWORD, role, school_id)
+        else:
+            admins.set_password(admin, DEMO_PASSWORD)
+            admins.set_disabled(admin, False)
+        accounts.append((admin.email, admin.role, admin.school_id))
+    return accounts
