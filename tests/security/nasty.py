@@ -86,8 +86,21 @@ def stamp(moment: dt.datetime, offset: dt.timedelta) -> str:
     return moment.replace(tzinfo=dt.timezone(offset)).isoformat()
 
 
-edge_timestamps = st.builds(stamp, edge_moments, offsets)
-edge_dates = edge_days.map(dt.date.isoformat)
+# The probe's own: the ends of the calendar with the offsets that push them past it.
+extreme_timestamps = st.sampled_from(
+    [
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00+23:59:59.999999",
+        "0001-01-01T08:00:00Z",
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:59:59.999999-23:59",
+        "2026-10-05T08:00:00+23:59",
+        "2026-10-05T08:00:00+05:30:15.123456",
+    ]
+)
+extreme_dates = st.sampled_from(["0001-01-01", "9999-12-31", "9999-12-25", "1999-12-31"])
+edge_timestamps = st.one_of(extreme_timestamps, st.builds(stamp, edge_moments, offsets))
+edge_dates = st.one_of(extreme_dates, edge_days.map(dt.date.isoformat))
 
 
 def nested(depth: int, leaf: Any = 1) -> Any:
