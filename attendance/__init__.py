@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,9 +48,13 @@ class _JSONProvider(DefaultJSONProvider):
     """Request bodies parsed by orjson: a bulk batch of 5,000 events is about a megabyte,
     which the standard library takes 66 ms to parse. What orjson refuses (integers past
     64 bits, lone surrogates) goes to the standard library, so every body parses as
-    before and the validation, not the parser, names what is wrong."""
+    before and the validation, not the parser, names what is wrong. What neither can take
+    (nesting past the recursion limit, integers of over 4,300 digits) is a JSONDecodeError
+    saying so: a malformed body (400), never a 500."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        import json
+
         import orjson
 
         if not kwargs:
@@ -57,7 +62,16 @@ class _JSONProvider(DefaultJSONProvider):
                 return orjson.loads(s)
             except orjson.JSONDecodeError:
                 pass
-        return super().loads(s, **kwargs)
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            reason = "it is nested too deeply"
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise
+        except ValueError:  # int() refuses to read so many digits (CVE-2020-10735)
+            reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
+        text = s if isinstance(s, str) else s.decode("utf-8", "replace")
+        raise json.JSONDecodeError(reason, text or " ", 0)
 
 
 def _json_dumps(value: Any) -> str:

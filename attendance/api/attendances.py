@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import jsonify, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..extensions import db
 from ..models import Attendance
@@ -14,7 +14,7 @@ from ..security import images
 from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, claim_school, scope_query
 from ..services import attendances as service
-from .common import PageArgs, envelope, get_or_404, paginate, unprocessable
+from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable
 from .schemas import AttendanceFilterSchema, AttendanceInSchema, AttendanceSchema
 
 blp = Blueprint(
@@ -22,6 +22,7 @@ blp = Blueprint(
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+PRINTABLE_ASCII = re.compile("[ -~]*")
 _attendance_schema = AttendanceSchema()
 
 
@@ -47,24 +48,37 @@ class Attendances(MethodView):
             {
                 "in": "header",
                 "name": IDEMPOTENCY_HEADER,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": {"type": "string", "maxLength": 200, "pattern": "^[ -~]*$"},
                 "description": "Retries with the same key for the same school return the "
-                "first result instead of recording twice.",
+                "first result instead of recording twice. Printable ASCII, at most 200 "
+                "characters.",
             }
         ]
     )
     def post(self, data: dict[str, Any]) -> Any:
         """Record a check-in or check-out (201; a retried idempotency key answers 200)."""
         claim_school(data["school_id"])
-        key = request.headers.get(IDEMPOTENCY_HEADER) or None
-        if key is not None and len(key) > 200:
-            unprocessable(IDEMPOTENCY_HEADER, "must be at most 200 characters")
+        key = _idempotency_key()
         event, created = service.record_attendance(data, key)
         response = jsonify({"data": _attendance_schema.dump(event)})
         response.status_code = 201 if created else 200
         response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)
         db.session.commit()
         return response
+
+
+def _idempotency_key() -> str | None:
+    """The request's Idempotency-Key: printable ASCII, at most 200 characters.
+
+    HTTP headers are bytes that WSGI hands over as Latin-1: any other byte would be stored
+    as some other text than the device meant (UTF-8 'é' became 'Ã©').
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER) or None
+    if key is not None and len(key) > 200:
+        unprocessable(IDEMPOTENCY_HEADER, "must be at most 200 characters")
+    if key is not None and not PRINTABLE_ASCII.fullmatch(key):
+        unprocessable(IDEMPOTENCY_HEADER, "must be printable ASCII (space to ~)")
+    return key
 
 
 @blp.route("/<bigid:attendance_id>")

@@ -7,14 +7,13 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from ..extensions import db
 from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, claim_school
 from ..services import bulk as service
-from .common import BodySchema, envelope
+from .common import Blueprint, BodySchema, envelope
 from .schemas import AttendanceInSchema
 
 MAX_ITEMS = 5000

@@ -1,16 +1,22 @@
-"""Pieces every API module shares: the request-body base schema, pagination, errors."""
+"""Pieces every API module shares: the body parser, the request-body base schema,
+pagination, errors."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
+import flask_smorest
 import marshmallow as ma
+from flask import Request, current_app
 from flask import abort as flask_abort
 from flask_smorest import abort
 from sqlalchemy import Select, func, select
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
+from .. import inputs
 from ..extensions import db
 from ..security.principals import check_row
 
@@ -36,6 +42,37 @@ class BigIdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+class Parser(FlaskParser):
+    """webargs' parser, reading JSON bodies with the app's JSON provider.
+
+    webargs parses with the standard library's json, whose RecursionError (deep nesting)
+    and ValueError (integers of thousands of digits) escaped as 500s; the app's provider
+    is orjson with the standard library behind it, and turns both into a malformed body.
+    """
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return ma.missing
+        return current_app.json.loads(req.get_data(cache=True))
+
+    def _handle_invalid_json_error(
+        self,
+        error: json.JSONDecodeError | UnicodeDecodeError,
+        req: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> NoReturn:
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "it is not UTF-8"
+        abort(400, errors={"detail": f"The body is not valid JSON: {reason}."})
+        raise AssertionError  # abort raises; this line tells type checkers
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with the parser above (every API module uses this one)."""
+
+    ARGUMENTS_PARSER = Parser()
+
+
 class BodySchema(ma.Schema):
     """A request body that may come bare or wrapped in the resource's singular name."""
 
@@ -54,21 +91,29 @@ class BodySchema(ma.Schema):
         ):
             data = data[self.envelope]
         if isinstance(data, dict):
-            _refuse_nul(data)
+            _refuse_unstorable(data)
         return data
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _refuse_unstorable(data: dict[str, Any]) -> None:
+    """Each field's text must be storable (`inputs.check_text`), in lists too.
 
-
-def _refuse_nul(data: dict[str, Any]) -> None:
-    """No NUL characters in text: PostgreSQL cannot store them (it was a 500)."""
-    bad = {str(key): ["must not contain NUL characters"] for key, v in data.items() if _has_nul(v)}
+    Checked here, before the fields, so every body refuses them alike, with the field named.
+    Lists are walked without recursion: a parsed body may be nested a thousand deep.
+    """
+    bad: dict[str, list[str]] = {}
+    for key, value in data.items():
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                try:
+                    inputs.check_text(item)
+                except inputs.InputError as error:
+                    bad[str(key)] = [str(error)]
+                    break
+            elif isinstance(item, list):
+                pending.extend(item)
     if bad:
         raise ma.ValidationError(bad)
 

@@ -7,13 +7,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from ..models import School, utcnow
 from ..security.principals import allow, check_school
 from ..services.fever import fever_events
-from .common import PageArgs, envelope, get_or_404, paginate, unprocessable
-from .schemas import AttendanceSchema
+from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable
+from .schemas import AttendanceSchema, Day
 
 blp = Blueprint("fever", __name__, url_prefix="/api/schools", description="Fever events")
 
@@ -26,8 +25,8 @@ class LocalDateRangeArgs(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    from_ = ma.fields.Date(data_key="from")
-    to = ma.fields.Date()
+    from_ = Day(data_key="from")
+    to = Day()
 
     @ma.validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from .. import presence
@@ -16,7 +15,7 @@ from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..security.models import SCHOOL
 from ..security.principals import allow
 from ..services import reports as service
-from .common import envelope, get_or_404
+from .common import Blueprint, envelope, get_or_404
 
 blp = Blueprint("reports", __name__, url_prefix="/api", description="Presence reports")
 

@@ -10,6 +10,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from .. import inputs
 from ..models import EVENT_TYPES
 from ..security.images import ImageInput, ImageOutput
 from .common import MAX_ID, BodySchema
@@ -40,7 +41,12 @@ def _places(limit: int) -> Any:
 
 
 class StrictInteger(fields.Integer):
-    """An integer that refuses booleans (JSON `true` is not 1)."""
+    """An integer, strictly: JSON `true` is not 1, and 1.5 or "1" are not ids (1.5 was
+    truncated to 1)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("strict", True)
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool):
@@ -57,12 +63,53 @@ class StrictDecimal(fields.Decimal):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+def _checked(value: Any, check: Any) -> Any:
+    try:
+        return check(value)
+    except inputs.InputError as error:
+        raise ma.ValidationError(str(error)) from None
+
+
+class Name(fields.String):
+    """A name: surrounding whitespace stripped, no control characters (`inputs.clean_name`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return _checked(super()._deserialize(value, attr, data, **kwargs), inputs.clean_name)
+
+
+AWARE_ERROR = "must be an ISO 8601 date-time with a UTC offset or Z"
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset, within `inputs`' bounds; loaded as UTC."""
+
+    default_error_messages = {"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"description": f"UTC offset required; {inputs.BOUNDS}"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return _checked(super()._deserialize(value, attr, data, **kwargs), inputs.check_instant)
+
+
+class Day(fields.Date):
+    """An ISO 8601 date within `inputs`' bounds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"description": inputs.BOUNDS.capitalize()})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return _checked(super()._deserialize(value, attr, data, **kwargs), inputs.check_day)
+
+
 def _id_range() -> validate.Range:
     return validate.Range(min=0, max=MAX_ID, error=f"must be an id from 0 to {MAX_ID}")
 
 
-def _name() -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=200))
+def _name() -> Name:
+    return Name(required=True, validate=validate.Length(min=1, max=200))
 
 
 # -- schools -----------------------------------------------------------------------------
@@ -118,8 +165,8 @@ class ClosureSchema(ma.Schema):
 class ClosureInSchema(BodySchema):
     envelope = "closure"
 
-    date = fields.Date(required=True)
-    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    date = Day(required=True)
+    name = Name(allow_none=True, validate=validate.Length(max=200))
 
 
 # -- users -------------------------------------------------------------------------------
@@ -163,9 +210,6 @@ class AttendanceSchema(ma.Schema):
     client_event_id = fields.String(attribute="idempotency_key", allow_none=True)
 
 
-AWARE_ERROR = "must be an ISO 8601 date-time with a UTC offset or Z"
-
-
 class AttendanceInSchema(BodySchema):
     envelope = "attendance"
 
@@ -178,9 +222,7 @@ class AttendanceInSchema(BodySchema):
         required=True,
         validate=[validate.Range(min=28, max=43, error="must be between 28 and 43"), _places(2)],
     )
-    timestamp = fields.AwareDateTime(
-        error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
-    )
+    timestamp = Instant()
     image = ImageInput(allow_none=True)
     client_event_id = fields.String(validate=validate.Length(min=1, max=200))
 
@@ -192,9 +234,5 @@ class AttendanceFilterSchema(ma.Schema):
     school_id = fields.Integer(validate=_id_range())
     user_id = fields.Integer(validate=_id_range())
     type = fields.String(validate=validate.OneOf(EVENT_TYPES, error="must be checkin or checkout"))
-    from_ = fields.AwareDateTime(
-        data_key="from", error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
-    )
-    to = fields.AwareDateTime(
-        error_messages={"invalid": AWARE_ERROR, "invalid_awareness": AWARE_ERROR}
-    )
+    from_ = Instant(data_key="from")
+    to = Instant()

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import abort, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..extensions import db
@@ -14,7 +13,7 @@ from ..models import Closure, School
 from ..security.models import SCHOOL
 from ..security.principals import allow, check_school, scope_query
 from ..services import schools as service
-from .common import PageArgs, envelope, get_or_404, paginate
+from .common import Blueprint, PageArgs, envelope, get_or_404, paginate
 from .schemas import ClosureInSchema, ClosureSchema, SchoolInSchema, SchoolSchema
 
 blp = Blueprint("schools", __name__, url_prefix="/api/schools", description="Schools")

@@ -6,14 +6,13 @@ from typing import Any
 
 from flask import abort, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..extensions import db
 from ..models import User
 from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, check_row, claim_school, scope_query
 from ..services import users as service
-from .common import PageArgs, envelope, paginate
+from .common import Blueprint, PageArgs, envelope, paginate
 from .schemas import UserFilterSchema, UserInSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")

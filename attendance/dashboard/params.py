@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..inputs import FIRST_DAY, LAST_DAY, clamp_day
+
 GRANULARITIES = ("day", "week", "month")
 DEFAULT_DAYS = 28
 MAX_DAYS = 366
@@ -50,8 +52,11 @@ def parse_range(args: Mapping[str, str], today: dt.date) -> tuple[Range, list[st
     end, start = _date(args.get("to")), _date(args.get("from"))
     if args.get("to") and end is None or args.get("from") and start is None:
         notes.append("A date could not be read (use YYYY-MM-DD): the default range is shown.")
-    end = end or today
-    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if any(day is not None and clamp_day(day) != day for day in (start, end)):
+        notes.append(f"Dates run from {FIRST_DAY} to {LAST_DAY}: the range was moved within them.")
+    # Clamped first: the default start, four weeks before the end, must not leave the calendar.
+    end = clamp_day(end or today)
+    start = clamp_day(start or end - dt.timedelta(days=DEFAULT_DAYS - 1))
     if start > end:
         notes.append("The range started after it ended: the two dates were swapped.")
         start, end = end, start

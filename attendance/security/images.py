@@ -10,9 +10,12 @@ import base64
 import binascii
 import hashlib
 import io
+import ipaddress
 import os
 import re
+import socket
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, send_file, url_for
 from flask_smorest import abort
 from marshmallow import ValidationError, fields
+from PIL import Image
 
 MAX_BYTES = 1024 * 1024
 MAX_URL = 2048
@@ -31,6 +35,11 @@ WHITESPACE = re.compile(r"[ \t\r\n]+")
 MAX_DATA_URI = 32 + 4 * ((MAX_BYTES + 2) // 3)
 SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 URL_ERROR = "must be a data:image/jpeg or data:image/png base64 URI, or an https:// URL"
+NOT_AN_IMAGE = "is not a JPEG or PNG image"
+# A gate camera's photo is a few hundred pixels a side; these leave room for any phone's.
+MAX_SIDE = 10_000
+MAX_PIXELS = 40_000_000
+FORMATS = ("JPEG", "PNG")
 
 
 @dataclass(frozen=True)
@@ -66,12 +75,43 @@ def parse(value: str) -> Upload | str:
             raise ValidationError("is not valid base64") from None
         if len(content) > MAX_BYTES:
             raise ValidationError("must be at most 1 MB")
-        if sniff(content) is None:
-            raise ValidationError("is not a JPEG or PNG image")
+        check_image(content)
         return Upload(content)
     if value.startswith("https://"):
         return _https_url(value)
     raise ValidationError(URL_ERROR)
+
+
+def check_image(content: bytes) -> None:
+    """Refuse what does not decode as a JPEG or PNG of sane dimensions.
+
+    Pillow reads the header (`open`) and checks the file's structure (`verify`: chunk
+    checksums for PNG) without decoding the pixels, so a 1 MB file that declares a huge
+    image costs nothing; that size is refused before anything else is read.
+    """
+    if sniff(content) is None:
+        raise ValidationError(NOT_AN_IMAGE)
+    with warnings.catch_warnings():
+        # Pillow warns of (and past twice its limit refuses) "decompression bombs".
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(content), formats=FORMATS) as image:
+                width, height = image.size
+                if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE) or (
+                    width * height > MAX_PIXELS
+                ):
+                    raise ValidationError(_too_large(width, height))
+                image.verify()
+        except ValidationError:
+            raise
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise ValidationError(f"must be at most {MAX_PIXELS:,} pixels") from None
+        except Exception:  # crafted files make Pillow raise any of a dozen kinds of error
+            raise ValidationError(NOT_AN_IMAGE) from None
+
+
+def _too_large(width: int, height: int) -> str:
+    return f"is {width}x{height} pixels: at most {MAX_SIDE:,} a side and {MAX_PIXELS:,} in all"
 
 
 def _https_url(value: str) -> str:
@@ -90,7 +130,50 @@ def _https_url(value: str) -> str:
         or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value)
     ):
         raise ValidationError(URL_ERROR)
+    if _internal_host(parts.hostname):
+        raise ValidationError(INTERNAL_HOST_ERROR)
+    if parts.port not in (None, 443):  # another port: more likely a service than a photo
+        raise ValidationError("must use the default https port (443)")
     return value
+
+
+INTERNAL_HOST_ERROR = "must not name localhost or a private, loopback or reserved address"
+# NAT64's well-known prefix: its last 32 bits are an IPv4 address.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _internal_host(host: str) -> bool:
+    """Whether a URL's host is localhost or an IP literal outside the public internet.
+
+    Whoever follows the URL (an app showing the photo) must not be sent into the
+    service's own network. Names are not resolved here (that is the fetcher's business,
+    at connect time); literals are, in every form a resolver takes for one.
+    """
+    host = host.rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    address = _ip_literal(host)
+    return address is not None and (not address.is_global or address.is_multicast)
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally (an embedded IPv4 one for IPv6 forms), or None."""
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the loose forms resolvers accept: 127.1, 0x7f.0.0.1, 2130706433
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, UnicodeError, ValueError):
+            return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
 
 
 def storage_dir() -> Path:

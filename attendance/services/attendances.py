@@ -12,13 +12,12 @@ from sqlalchemy import Select, and_, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
+from ..inputs import MAX_FUTURE
 from ..models import Attendance, School, User, utcnow
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
 from .daycache import invalidate_days, local_day, still_open
-
-MAX_FUTURE = dt.timedelta(minutes=5)
 
 
 def check_event(

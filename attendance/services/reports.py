@@ -25,7 +25,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, undefer
 
-from .. import presence
+from .. import inputs, presence
 from ..extensions import db
 from ..models import (
     CHUNK_DONE,
@@ -103,6 +103,11 @@ def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
     """Refuse a range the endpoint does not serve."""
     if granularity not in presence.GRANULARITIES:
         raise ServiceError("granularity", "must be one of day, week, month")
+    for name, day in (("from", start), ("to", end)):
+        try:
+            inputs.check_day(day)
+        except inputs.InputError as error:
+            raise ServiceError(name, str(error)) from None
     if start > end:
         raise ServiceError("from", "must not be after to")
     if (end - start).days + 1 > MAX_RANGE_DAYS:

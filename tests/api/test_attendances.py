@@ -247,11 +247,11 @@ def test_a_late_event_bumps_its_day_even_just_before_midnight(client, make_user,
 
 
 def test_a_refused_event_leaves_no_photo_behind(client, make_user, app):
-    import base64
     from pathlib import Path
 
-    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
-    photo = "data:image/png;base64," + base64.b64encode(png).decode()
+    from tests.security.images import data_uri, png
+
+    photo = data_uri(png(seed=40))
     files = Path(app.config["IMAGE_STORAGE_DIR"])
     before = set(files.rglob("*"))
     user = make_user()
@@ -261,7 +261,7 @@ def test_a_refused_event_leaves_no_photo_behind(client, make_user, app):
     first = client.post("/api/attendances", json=body(user, image=photo, client_event_id="p"))
     assert first.status_code == 201
     stored = client.get(f"/api/attendances/{first.json['data']['id']}/image")
-    assert stored.data == png
+    assert stored.data == png(seed=40)
 
 
 @pytest.mark.parametrize(

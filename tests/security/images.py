@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import struct
 import zlib
+
+from PIL import Image
 
 
 def png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
@@ -26,12 +29,14 @@ def png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
     )
 
 
-# The start of a JPEG file (SOI, APP0/JFIF); the service checks content by its magic bytes.
-JPEG = (
-    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    + b"\x00" * 64
-    + (b"\xff\xd9")
-)
+def jpeg(width: int = 2, height: int = 2) -> bytes:
+    """A valid baseline JPEG."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+JPEG = jpeg()
 
 
 def data_uri(content: bytes, mimetype: str = "image/png") -> str:
