@@ -12,10 +12,10 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import exists, select
 
-from . import demo_http
+from . import clock, demo_http
 from .demo_load import DemoSpec, all_events, load_db, prepare
 from .extensions import db
-from .models import School, utcnow
+from .models import School
 from .security.models import DEVICE
 from .security.tokens import create_token, revoke_token
 
@@ -111,7 +111,7 @@ def demo_data_command(
     if if_empty and db.session.scalar(select(exists().where(School.id.is_not(None)))):
         click.echo("demo-data: the database already has schools; nothing done")
         return
-    last = _date(end, utcnow().date())
+    last = _date(end, clock.now().date())
     spec = DemoSpec(
         schools=schools,
         users=users,
@@ -142,7 +142,7 @@ def demo_data_command(
         with device_tokens([s.id for s in stored], token_file) as tokens:
             report = demo_http.post_rows(
                 url,
-                (row for _, row in all_events(spec, stored, utcnow())),
+                (row for _, row in all_events(spec, stored, clock.now())),
                 tokens=tokens,
                 concurrency=concurrency,
                 bulk=bulk,

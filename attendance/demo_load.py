@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from . import clock
 from .demo import SchoolPlan, count_estimate, generate_school_events, school_plans, user_names
 from .extensions import db
-from .models import utcnow
 from .services import bulk
 from .services.daycache import local_day
 from .services.demo_data import ensure_school, ensure_users
@@ -164,7 +164,7 @@ def load_db(
             bar.update(len(rows))
         rows.clear()
 
-    for _, row in all_events(spec, schools, now or utcnow()):
+    for _, row in all_events(spec, schools, now or clock.now()):
         # A full batch is written at the end of a school day, so each transaction bumps
         # every day version it touches exactly once.
         if len(rows) >= batch and _day(rows[-1], timezones) != _day(row, timezones):

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 
-from .. import demo
+from .. import clock, demo
 from ..extensions import db
-from ..models import Closure, School, User, utcnow
+from ..models import Closure, School, User
 from ..security import admins, images
 from ..security.models import DISTRICT, SCHOOL
 from . import bulk
@@ -48,7 +48,7 @@ def load_demo(
     now: dt.datetime | None = None,
 ) -> Loaded:
     """Store `schools` demo schools of `users` pupils with `weeks` weeks of events up to now."""
-    now = now or utcnow()
+    now = now or clock.now()
     plans = demo.school_plans(schools, TIMEZONES, seed)
     # Many schools in Vietnam teach on Saturdays: one school does, for variety.
     plans = [

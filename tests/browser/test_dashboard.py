@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
-from attendance import demo
+from attendance import clock, demo
 from attendance.extensions import db
-from attendance.models import Attendance, School, User, utcnow
+from attendance.models import Attendance, School, User
 from tests.conftest import wipe
 
+from .. import faults
 from .conftest import PHONE
 
 pytestmark = pytest.mark.browser
@@ -43,7 +44,7 @@ def world(app: Flask) -> Iterator[World]:
     """Two schools: one with four weeks of generated events and pupils in school now."""
     from attendance.security import admins, tokens
 
-    now = utcnow()
+    now = clock.now()
     with app.app_context():
         plan = demo.SchoolPlan(name="Hillside Primary", timezone=TZ)
         school = School(name=plan.name, timezone=TZ)
@@ -257,12 +258,12 @@ def test_progress_bar_then_charts_without_a_reload(app, world, open_page):
     """A long report: the bar follows the chunks, then the charts appear in the same page."""
     from attendance.jobs.queue import InlineDispatcher
 
-    today = utcnow().astimezone(ZoneInfo(TZ)).date()
+    today = clock.now().astimezone(ZoneInfo(TZ)).date()
     start, end = today - dt.timedelta(days=120), today - dt.timedelta(days=61)
     background = InlineDispatcher(app)  # jobs on a thread, as `make run` does
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(app.config, "DASHBOARD_REPORT_WAIT", 0)
-        patch.setitem(app.config, "REPORT_FAULTS", {"chunk_sleep": 0.04})
+        faults.install(patch, chunk_sleep=0.04)
         patch.setitem(app.extensions, "attendance.dispatcher", background)
         page = open_page()
         log_in(page, world.district)
@@ -278,8 +279,9 @@ def test_progress_bar_then_charts_without_a_reload(app, world, open_page):
         assert page.tab.locator("[data-progress]").count() == 0
 
         # A report that fails shows its message.
-        patch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(start - dt.timedelta(1))]})
         first = start - dt.timedelta(days=3)
+        # Every date of the range fails: its school days (dates with events) get a job.
+        faults.install(patch, fail_days=[first + dt.timedelta(days=i) for i in range(4)])
         page.goto(f"/dashboard/schools/{world.school_id}?from={first}&to={start}")
         page.tab.wait_for_selector(".alert.error")
         assert "could not compute" in page.tab.inner_text(".alert.error")
