@@ -34,12 +34,11 @@ class Config:
     SESSION_COOKIE_SECURE = False  # forced on in production
     # POST /api/attendances/bulk only: 5,000 events with small photos.
     BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
-    # The report pipeline (see attendance/services/reports.py).
+    # The report pipeline (see attendance/services/reports/).
     REPORT_CHUNK_TIMEOUT = 60
     REPORT_LEASE_GRACE = 10
     REPORT_CHUNK_ATTEMPTS = 3
     REPORT_DEADLINE = 900
-    REPORT_FAULTS: dict[str, Any] = {}  # fault injection for tests: fail_days, chunk_sleep
     # How many seconds the aggregate endpoint waits for a report before answering 202, and
     # the most any request waits, whatever it asks for.
     REPORT_WAIT_DEFAULT = 5.0

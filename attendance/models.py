@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from . import clock
 from .extensions import Model
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -35,9 +36,10 @@ EVENT_TYPES = (CHECKIN, CHECKOUT)
 DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
 
 
-def utcnow() -> dt.datetime:
-    """The current instant, aware, in UTC."""
-    return dt.datetime.now(dt.UTC)
+def now_default() -> dt.datetime:
+    """The column default for instants: `clock.now`, looked up at each insert or update,
+    so that a test's patched clock applies to the rows it makes too."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -81,8 +83,10 @@ class School(Model):
     # Bumped whenever a setting, closure or enrolment changes: cached figures of older
     # generations are stale.
     generation: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=now_default, onupdate=now_default
+    )
 
     closures: Mapped[list[Closure]] = relationship(
         back_populates="school", cascade="all, delete-orphan", order_by="Closure.date"
@@ -113,8 +117,10 @@ class User(Model):
     school_id: Mapped[int] = mapped_column(
         ForeignKey("schools.id", ondelete="RESTRICT"), index=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=now_default, onupdate=now_default
+    )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     school: Mapped[School] = relationship()
@@ -139,7 +145,7 @@ class Attendance(Model):
     timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     temperature: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     image: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User] = relationship()
@@ -199,7 +205,7 @@ class Report(Model):
     error: Mapped[str | None] = mapped_column(Text)
     # Large documents, deferred: loaded only where read.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -224,7 +230,9 @@ class ReportChunk(Model):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     results: Mapped[Any] = mapped_column(JSON, nullable=True, deferred=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=now_default, onupdate=now_default
+    )
 
     report: Mapped[Report] = relationship(back_populates="chunks")
 
@@ -241,7 +249,7 @@ class DaySummary(Model):
     generation: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     results: Mapped[Any] = mapped_column(JSON, nullable=False, deferred=True)
-    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
 
 # Registered on the same metadata, so migrations and tests see them.

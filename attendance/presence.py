@@ -398,27 +398,11 @@ def _results(
     }
 
 
-def pair_day(
-    user_id: int, events: Iterable[Event], day: date, rules: Rules, now: datetime
-) -> DayResult:
-    """Pair one user's events of one local date and decide presence (rules 2 and 3)."""
-    now_utc = _utc(now, "now")
-    rows = [
-        (user_id, _utc(e.timestamp), e.id, e.type)
-        for d, e in _counted_events(events, rules, now_utc)
-        if d == day and e.user_id == user_id
-    ]
-    today = local_date(now_utc, rules.timezone)
-    found = _results(rows, day, today, rules, now_utc, keep_sessions=True)
-    if user_id in found:
-        return found[user_id]
-    return DayResult(user_id, day, timedelta(), False, False, 0, 0, (), None)
-
-
 def day_results_range(
     events: Iterable[Event], start: date, end: date, rules: Rules, now: datetime
 ) -> dict[date, dict[int, DayResult]]:
-    """day_results for every date in start..end that has counted events, in one pass."""
+    """Per-user results of every date in start..end that has counted events (by date, then
+    by user id), sessions included, in one pass."""
     now_utc = _utc(now, "now")
     today = local_date(now_utc, rules.timezone)
     grouped: dict[date, list[Row]] = {}
@@ -429,14 +413,6 @@ def day_results_range(
         d: _results(rows, d, today, rules, now_utc, keep_sessions=True)
         for d, rows in sorted(grouped.items())
     }
-
-
-def day_results(
-    events: Iterable[Event], day: date, rules: Rules, now: datetime
-) -> dict[int, DayResult]:
-    """Per-user results of one local date, for users with counted events on it."""
-    rows = ((e.user_id, e.timestamp, e.id, e.type) for e in events)
-    return day_results_rows(rows, day, rules, now, keep_sessions=True)
 
 
 def _rows_of(rows: Iterable[Row], day: date, rules: Rules, now_utc: datetime) -> list[Row]:
@@ -462,17 +438,6 @@ def _rows_of(rows: Iterable[Row], day: date, rules: Rules, now_utc: datetime) ->
             continue
         mine.append((user_id, ts, event_id, kind))
     return mine
-
-
-def day_results_rows(
-    rows: Iterable[Row], day: date, rules: Rules, now: datetime, keep_sessions: bool = False
-) -> dict[int, DayResult]:
-    """day_results over database rows (user_id, timestamp, id, type) in any order; rows of
-    other dates and after now are left out. Without keep_sessions, results carry no
-    session list."""
-    now_utc = _utc(now, "now")
-    today = local_date(now_utc, rules.timezone)
-    return _results(_rows_of(rows, day, rules, now_utc), day, today, rules, now_utc, keep_sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +475,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def day_table(rows: Iterable[Row], day: date, rules: Rules, now: datetime) -> DayTable:
-    """day_results_rows as a DayTable: the same figures, without an object per user."""
+    """Per-user results of one local date from database rows (user_id, timestamp, id, type)
+    in any order, as a DayTable; rows of other dates and after now are left out."""
     now_utc = _utc(now, "now")
     today = local_date(now_utc, rules.timezone)
     threshold = _threshold_us(rules.min_daily_hours)
@@ -591,16 +557,6 @@ class Bucket:
     present: int | None
     absent: int | None
 
-    def to_dict(self, granularity: str) -> dict[str, Any]:
-        """The API shape of this bucket for the report's granularity."""
-        _check_range(self.start, self.end, granularity)
-        if granularity == DAY:
-            head: dict[str, Any] = {"date": self.start.isoformat(), "school_day": self.school_day}
-        else:
-            start, end = self.start.isoformat(), self.end.isoformat()
-            head = {"start": start, "end": end, "counted_days": self.counted_days}
-        return {**head, "present": self.present, "absent": self.absent}
-
 
 @dataclass(frozen=True, slots=True)
 class UserSummary:
@@ -635,18 +591,6 @@ class Report:
     absences: int | None
     buckets: tuple[Bucket, ...]
     per_user: dict[int, UserSummary]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API shape (per_user is not part of it)."""
-        return {
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
-            "granularity": self.granularity,
-            "enrolled": self.enrolled,
-            "presences": self.presences,
-            "absences": self.absences,
-            "buckets": [b.to_dict(self.granularity) for b in self.buckets],
-        }
 
 
 @dataclass(frozen=True, slots=True)

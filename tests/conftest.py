@@ -19,10 +19,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from attendance import create_app
+from attendance import clock, create_app
 from attendance.config import _database_url
 from attendance.extensions import db as _db
-from attendance.models import Attendance, School, User, utcnow
+from attendance.models import Attendance, Report, School, User
 from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"
@@ -69,6 +69,27 @@ def event_body(user: User, **overrides: Any) -> dict[str, Any]:
         "temperature": 36.6,
         **overrides,
     }
+
+
+def submit_report(
+    school: School,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    now: dt.datetime | None = None,
+) -> Report:
+    """Ask for a report as the aggregate route does: request it, commit, queue its plan."""
+    from flask import current_app
+
+    from attendance.services.reports import requesting, settings_from
+
+    settings = settings_from(current_app.config)
+    requested = requesting.request_report(
+        school, start, end, granularity, now or requesting.now_for_report(), settings
+    )
+    _db.session.commit()
+    requested.after_commit()
+    return requested.report
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +154,7 @@ def make_token(db: Any) -> Callable[..., str]:
         school_id = school.id if isinstance(school, School) else school
         row, token = create_token(role, school_id, f"test {role}")
         if revoked:
-            row.revoked_at = utcnow()
+            row.revoked_at = clock.now()
         db.session.commit()
         return token
 

@@ -210,12 +210,17 @@ def main() -> int:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--port", type=int, default=18_321)
+    parser.add_argument(
+        "--database",
+        default="attendance_bench_aggregate",
+        help="the database to (re)create on --pg (it is dropped first)",
+    )
     args = parser.parse_args()
 
     year, month = map(int, args.month.split("-"))
     start = dt.date(year, month, 1)
     end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-    dbname = "attendance_bench_aggregate"
+    dbname = args.database
     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {dbname}")

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 
-from ..models import School, utcnow
+from .. import clock
+from ..models import School
 from ..security.principals import allow, check_school
 from ..services.fever import fever_events
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable
@@ -43,7 +44,7 @@ class FeverEventSchema(AttendanceSchema):
 
 def local_range(school: School, args: dict[str, Any]) -> tuple[dt.date, dt.date]:
     """The requested range, each bound defaulting to the school's today."""
-    today = utcnow().astimezone(ZoneInfo(school.timezone)).date()
+    today = clock.now().astimezone(ZoneInfo(school.timezone)).date()
     start, end = args.get("from_", today), args.get("to", today)
     if start > end:
         # Only one bound was given and it falls on the wrong side of today.

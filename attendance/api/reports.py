@@ -10,11 +10,13 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from .. import presence
-from ..jobs import reports as jobs
+from ..extensions import db
+from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..security.models import SCHOOL
 from ..security.principals import allow
-from ..services import reports as service
+from ..services.reports import reading, requesting, settings_from
+from ..services.reports.reading import ReportSchema
 from .common import Blueprint, envelope, get_or_404
 
 blp = Blueprint("reports", __name__, url_prefix="/api", description="Presence reports")
@@ -53,38 +55,13 @@ class ReportArgs(ma.Schema):
     )
 
 
-class ProgressSchema(ma.Schema):
-    done = fields.Integer()
-    total = fields.Integer()
-
-
-class ReportSchema(ma.Schema):
-    """The report document, in docs/api.md's order; figures only once finished."""
-
-    school_id = fields.Integer()
-    from_ = fields.String(data_key="from", attribute="from")
-    to = fields.String()
-    granularity = fields.String()
-    enrolled = fields.Integer()
-    presences = fields.Integer(allow_none=True)
-    absences = fields.Integer(allow_none=True)
-    buckets = fields.List(fields.Dict())
-    report_id = fields.String(required=True)
-    status = fields.String(
-        required=True, metadata={"enum": ["queued", "running", "finished", "failed"]}
-    )
-    generated_at = fields.String(metadata={"description": "The instant the figures are as of"})
-    progress = fields.Nested(ProgressSchema)
-    error = fields.String()
-
-
 def _answer(report: Report, wait: float) -> Any:
     """200 with the figures when ready within `wait` seconds, else 202 with progress."""
-    [report] = jobs.wait_for([report], wait)
+    [report] = requesting.wait_for([report], wait)
     if report.status in (REPORT_FINISHED, REPORT_FAILED):
-        return {"data": service.report_document(report)}, 200
+        return {"data": reading.report_answer(report)}, 200
     location = url_for("reports.ReportItem", report_id=report.id)
-    return {"data": service.report_document(report)}, 202, {"Location": location}
+    return {"data": reading.report_answer(report)}, 202, {"Location": location}
 
 
 @blp.route("/attendances/aggregate/school/<int:school_id>")
@@ -96,12 +73,21 @@ class Aggregate(MethodView):
     def get(self, args: dict[str, Any], school_id: int) -> Any:
         """Present / absent figures for one school by day, week or month (docs/presence.md)."""
         school: School = get_or_404(School, school_id)
-        now = service.now_for_report()
+        now = requesting.now_for_report()
         today = presence.local_today(now, school.timezone)
         start, end = args.get("from_", today), args.get("to", today)
-        report = jobs.submit(school, start, end, args["granularity"], now)
+        settings = settings_from(current_app.config)
+        requested = requesting.request_report(
+            school, start, end, args["granularity"], now, settings
+        )
+        db.session.commit()  # before the plan is queued: its worker must find the row
+        try:
+            requested.after_commit()
+        except QueueUnavailable:
+            db.session.commit()  # the report, failed by after_commit: never left queued
+            raise  # 503 with Retry-After (attendance.errors)
         wait = args.get("wait", current_app.config["REPORT_WAIT_DEFAULT"])
-        return _answer(report, wait)
+        return _answer(requested.report, wait)
 
 
 @blp.route("/reports/<string:report_id>")
@@ -111,5 +97,5 @@ class ReportItem(MethodView):
     @blp.response(200, envelope(ReportSchema))
     def get(self, args: dict[str, Any], report_id: str) -> Any:
         """A report: its figures once finished, else its status and progress."""
-        [report] = jobs.wait_for([get_or_404(Report, report_id)], args["wait"])
-        return {"data": service.report_document(report)}
+        [report] = requesting.wait_for([get_or_404(Report, report_id)], args["wait"])
+        return {"data": reading.report_answer(report)}

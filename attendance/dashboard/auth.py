@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from collections.abc import Callable
 from functools import wraps
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 
+from .. import clock
 from ..extensions import csrf, db
 from ..models import School
 from ..security import admins, login_throttle
@@ -38,7 +38,7 @@ def log_in(admin: Admin) -> None:
     session.clear()
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME of inactivity
     session["admin_id"] = admin.id
-    session["login_at"] = int(time.time())
+    session["login_at"] = int(clock.now().timestamp())
     session["version"] = admin.session_version
 
 
@@ -59,7 +59,7 @@ def _session_admin() -> Admin | None:
     if not isinstance(version, int):  # a session from before versions: signed out
         return None
     max_age = current_app.config["DASHBOARD_SESSION_MAX_AGE"].total_seconds()
-    if time.time() - login_at > max_age:
+    if clock.now().timestamp() - login_at > max_age:
         session.clear()
         return None
     admin = load_admin(admin_id)

@@ -1,4 +1,5 @@
-"""The dashboard's door to the report pipeline (attendance.services.reports and its jobs)."""
+"""The dashboard's door to the report pipeline (attendance.services.reports): it asks for
+reports, commits them, and has their plans queued, as the API's aggregate route does."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from typing import Any
 
 from flask import current_app
 
-from .. import presence
+from .. import clock, presence
 from ..extensions import db
-from ..jobs import reports as jobs
 from ..jobs.queue import QueueUnavailable
-from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School, utcnow
-from ..services import reports as service
+from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
+from ..services.reports import reading, requesting, settings_from
 
 FINISHED, FAILED = REPORT_FINISHED, REPORT_FAILED
 PIN_MAX_AGE = dt.timedelta(minutes=5)
@@ -22,10 +22,28 @@ PIN_MAX_AGE = dt.timedelta(minutes=5)
 
 def school_today(school: School) -> dt.date:
     """The school-local date of now."""
-    return presence.local_today(utcnow(), school.timezone)
+    return presence.local_today(clock.now(), school.timezone)
 
 
 def report_for(
+    school: School,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    pinned: Iterable[Report] = (),
+) -> Report:
+    """`requested_report` for a page: when the queue is unavailable, the report it failed
+    (a page shows it as it shows any failed report: the rest of the page does not need it).
+    """
+    try:
+        return requested_report(school, start, end, granularity, pinned)
+    except QueueUnavailable as error:
+        if error.report_id is None:
+            raise
+        return db.session.get_one(Report, error.report_id)
+
+
+def requested_report(
     school: School,
     start: dt.date,
     end: dt.date,
@@ -38,23 +56,27 @@ def report_for(
     itself again, so it shows that report rather than asking for another. A pin is only
     honoured for a few minutes: an old link must not show old figures.
 
-    When the queue is unavailable the report is failed, saying so, and the page shows it
-    as it shows any failed report: the rest of the page does not need it.
+    A new report is committed, then its plan queued. When the queue is unavailable the
+    report is failed (committed) and QueueUnavailable raised: a 503 with Retry-After.
     """
     wanted = (school.id, start, end, granularity)
     for record in pinned:
         if (
             (record.school_id, record.start, record.end, record.granularity) == wanted
             and record.status in (FINISHED, FAILED)
-            and utcnow() - record.now <= PIN_MAX_AGE
+            and clock.now() - record.now <= PIN_MAX_AGE
         ):
             return record
+    settings = settings_from(current_app.config)
+    now = requesting.now_for_report()
+    requested = requesting.request_report(school, start, end, granularity, now, settings)
+    db.session.commit()  # before the plan is queued: its worker must find the row
     try:
-        return jobs.submit(school, start, end, granularity)
-    except QueueUnavailable as error:
-        if error.report_id is None:
-            raise
-        return db.session.get_one(Report, error.report_id)
+        requested.after_commit()
+    except QueueUnavailable:
+        db.session.commit()  # the report, failed by after_commit: never left queued
+        raise
+    return requested.report
 
 
 def settle(reports: Sequence[Report]) -> list[Report]:
@@ -63,12 +85,12 @@ def settle(reports: Sequence[Report]) -> list[Report]:
     A page that renders at once with its figures beats a progress bar flashing by; the
     wait is short (DASHBOARD_REPORT_WAIT seconds), and longer reports get the bar.
     """
-    return jobs.wait_for(reports, float(current_app.config["DASHBOARD_REPORT_WAIT"]))
+    return requesting.wait_for(reports, float(current_app.config["DASHBOARD_REPORT_WAIT"]))
 
 
 def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:
     """The pipeline's per-user DayResults of each date of a finished report (no sessions)."""
-    return service.day_results(report.id)
+    return reading.day_results(report.id)
 
 
 def load(report_ids: Iterable[str]) -> list[Report]:
@@ -90,6 +112,6 @@ def progress(record: Report) -> dict[str, Any]:
     return {
         "id": record.id,
         "status": record.status,
-        **service.progress(record),
+        **reading.progress(record),
         "error": record.error if record.status == FAILED else None,
     }

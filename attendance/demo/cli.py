@@ -21,8 +21,8 @@ from click.core import ParameterSource
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import clock
 from ..extensions import db
-from ..models import utcnow
 from ..security.models import DEVICE
 from ..security.tokens import create_token, revoke_token
 from . import load_http, store
@@ -183,7 +183,7 @@ def _quick(schools: int, users: int, seed: int, weeks: int) -> None:
                 f"must be between 1 and {QUICK_MAX[name]}", param_hint=f"--{name}"
             )
     if store.is_empty():
-        now = utcnow()
+        now = clock.now()
         spec = quick_spec(now, schools, users, weeks, seed)
         # Closures a season ahead, so the settings page shows some to come.
         stored = store.prepare(spec, closures_until=spec.end + dt.timedelta(days=90))
@@ -203,7 +203,7 @@ def _quick(schools: int, users: int, seed: int, weeks: int) -> None:
 
 def _dates(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.date, dt.date]:
     """--from and --to: by default the four weeks up to today."""
-    last = end.date() if end is not None else utcnow().date()
+    last = end.date() if end is not None else clock.now().date()
     return (start.date() if start is not None else last - dt.timedelta(days=27)), last
 
 
@@ -246,7 +246,7 @@ def _big(
         with device_tokens([s.id for s in stored], token_file) as tokens:
             report = load_http.post_rows(
                 url,
-                (row for _, row in store.all_events(spec, stored, utcnow())),
+                (row for _, row in store.all_events(spec, stored, clock.now())),
                 tokens=tokens,
                 concurrency=concurrency,
                 bulk=bulk,

@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import exists, insert, select, text
 
+from .. import clock
 from ..extensions import db
-from ..models import School, User, utcnow
+from ..models import School, User
 from ..security import admins, images
 from ..security.models import DISTRICT, SCHOOL
 from ..services import bulk
@@ -196,7 +197,7 @@ def load_db(
             bar.update(len(rows))
         rows.clear()
 
-    for school, row in all_events(spec, schools, now or utcnow()):
+    for school, row in all_events(spec, schools, now or clock.now()):
         # A full batch is written at the end of a school day, so each transaction bumps
         # every day version it touches exactly once.
         if len(rows) >= batch and _day(rows[-1], timezones) != _day(row, timezones):

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from .. import clock
 from ..ops.context import job_meta
 from ..ops.jobscope import job_scope
 
@@ -33,7 +34,7 @@ class QueueUnavailable(Exception):
     The API answers it 503 with Retry-After (attendance.errors); the dashboard shows
     that the figures are unavailable (attendance.dashboard.pipeline). `report_id` names
     the report that could not be queued, when there is one (it is failed, never left
-    queued: see attendance.jobs.reports.submit).
+    queued: see attendance.services.reports.requesting.Requested.after_commit).
     """
 
     # What clients are told (the API's errors.detail, the failed report's message).
@@ -156,7 +157,7 @@ class RQDispatcher:
             return True
         if status == JobStatus.STARTED and job.started_at is not None:
             started = job.started_at.replace(tzinfo=dt.UTC)
-            return dt.datetime.now(dt.UTC) - started < dt.timedelta(seconds=started_within)
+            return clock.now() - started < dt.timedelta(seconds=started_within)
         return False
 
 

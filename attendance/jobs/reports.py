@@ -1,31 +1,32 @@
-"""The report jobs: plan (the parent), one chunk per local date, and the final step.
+"""The report jobs: plan (the parent), one chunk per local date, the final step, the reaper.
 
-Jobs take ids and primitives, reload rows, call the service, commit, and on error record
-the failure and re-raise, so RQ's retry and failure handling see it too.
+Each takes ids, calls the pipeline's steps (attendance/services/reports), commits, then
+queues what comes next; on error it records the failure and re-raises, so RQ's retry and
+failure handling see it too. Fan-out and fan-in: the plan queues one `compute_day` per
+date to compute; each chunk reports back to the database, and the chunk that finds none
+of its report's chunks left queues `finalize_report`, which stores the report. No job
+waits on another; `reap` hands back what a lost worker dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 from flask import current_app
 
+from .. import clock
 from ..extensions import db
-from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
-from ..services import reports as service
-from .queue import Call, QueueUnavailable, dispatcher
+from ..models import REPORT_FAILED, REPORT_FINISHED
+from ..services.reports import Settings, recovery, settings_from, steps
+from .queue import Call, dispatcher
 
 log = logging.getLogger(__name__)
 ENDED = (REPORT_FINISHED, REPORT_FAILED)
 
 
-def _settings() -> service.Settings:
-    return service.settings_from(current_app.config)
+def _settings() -> Settings:
+    return settings_from(current_app.config)
 
 
 def chunk_job_id(report_id: str, day: dt.date, attempt: int = 0) -> str:
@@ -33,38 +34,10 @@ def chunk_job_id(report_id: str, day: dt.date, attempt: int = 0) -> str:
     return f"report-{report_id}-day-{day.isoformat()}-{attempt}"
 
 
-def submit(
-    school: School,
-    start: dt.date,
-    end: dt.date,
-    granularity: str,
-    now: dt.datetime | None = None,
-) -> service.Report:
-    """Create (or share) a report and queue its planning; commits.
-
-    When the queue is unavailable the new report is failed (with a message saying so) and
-    QueueUnavailable is raised, naming it. The row is committed before the enqueue (a
-    worker must find it), so it is failed rather than deleted: a request that shared it
-    in between holds its id and sees it fail, and a failed report is never shared, so the
-    next request starts a fresh one.
-    """
-    settings = _settings()
-    report, created = service.create_report(
-        school, start, end, granularity, now or service.now_for_report(), settings.deadline
-    )
-    report_id = report.id  # read before the commit expires it (a read would open a transaction)
-    db.session.commit()
-    if created:
-        try:
-            dispatcher().enqueue(
-                Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
-            )
-        except QueueUnavailable as error:
-            service.abandon(report_id, error.detail)
-            db.session.commit()
-            error.report_id = report_id
-            raise
-    return report
+def plan_call(report_id: str) -> Call:
+    """The plan job of a new report, queued once the report row is committed (see
+    attendance.services.reports.requesting)."""
+    return Call(plan_report, (report_id,), job_id=f"report-{report_id}-plan", retries=2)
 
 
 def _final_step(report_id: str) -> Call:
@@ -81,7 +54,7 @@ def plan_report(report_id: str) -> str:
     """
     try:
         settings = _settings()
-        days = service.plan(report_id, settings)
+        days = steps.plan(report_id)
         db.session.commit()
         chunks = [
             Call(
@@ -96,7 +69,7 @@ def plan_report(report_id: str) -> str:
         if chunks:
             dispatcher().enqueue(*chunks)
             return report_id
-        ready = service.ready_to_finalize(report_id)  # every date cached, empty or future
+        ready = steps.ready_to_finalize(report_id)  # every date cached, empty or future
         db.session.commit()
         if ready:
             dispatcher().enqueue(_final_step(report_id))
@@ -107,27 +80,30 @@ def plan_report(report_id: str) -> str:
 
 def compute_day(report_id: str, day_iso: str) -> str:
     """A chunk: compute one local date and report it back to the database; the last chunk
-    of the report to do so queues the final step."""
+    of the report to do so queues the final step.
+
+    A try that raises is counted on the chunk (`record_chunk_failure`) and re-raised: RQ
+    runs the job again (its `Retry`) until the chunk has no tries left, when the final
+    step is queued at once to fail the report. Why two counters: services/reports/recovery.
+    """
     day = dt.date.fromisoformat(day_iso)
     settings = _settings()
     try:
-        if service.start_chunk(report_id, day, settings):
+        if steps.start_chunk(report_id, day, settings):
             db.session.commit()
-            delay = float(settings.faults.get("chunk_sleep", 0))
-            if delay:
-                time.sleep(delay)  # fault injection: widen the window in which a worker can die
-            service.compute_chunk(report_id, day, settings)
+            steps.chunk_started(report_id, day)
+            steps.compute_chunk(report_id, day)
         db.session.commit()
         # Asked after our own commit, so of two chunks finishing together at least the
         # later one sees the other's: the final step is never left unqueued.
-        ready = service.ready_to_finalize(report_id)
+        ready = steps.ready_to_finalize(report_id)
         db.session.commit()  # end the read (on SQLite it would hold the job's lock)
         if ready:
             dispatcher().enqueue(_final_step(report_id))
         return report_id
     except Exception as error:
         db.session.rollback()
-        failed = service.record_chunk_failure(report_id, day, error, settings)
+        failed = steps.record_chunk_failure(report_id, day, error, settings)
         db.session.commit()
         log.exception("report %s: day %s failed", report_id, day_iso)
         if failed:  # no tries left: the final step fails the report now
@@ -140,7 +116,7 @@ def compute_day(report_id: str, day_iso: str) -> str:
 def finalize_report(report_id: str) -> str:
     """The final step: combine the chunks into the stored report (or fail it)."""
     try:
-        status = service.finalize(report_id)
+        status = steps.finalize(report_id)
         db.session.commit()
         log.info("report %s: %s", report_id, status)
         if status in ENDED:
@@ -153,81 +129,30 @@ def finalize_report(report_id: str) -> str:
         db.session.remove()
 
 
-def wait_for(reports: Sequence[Report], seconds: float) -> list[Report]:
-    """The reports, reloaded once all have ended (finished or failed) or the seconds are
-    up, whichever is first. Woken by the final step's announcement; a look every 250 ms
-    anyway, in case one is lost (a report the reaper fails is not announced).
-
-    A waiting request holds a web thread, which gate check-ins need, so waits are bounded
-    twice: never longer than REPORT_WAIT_MAX, and no more than REPORT_WAITERS requests of
-    a process wait at once. The others return at once, as with no wait (the API answers
-    them 202 with a Location to poll).
-    """
-    ids = [r.id for r in reports]
-    current = list(reports)
-    seconds = min(seconds, float(current_app.config["REPORT_WAIT_MAX"]))
-    if seconds <= 0 or all(r.status in ENDED for r in current):
-        return current
-    with _waiting_slot() as slot:
-        if not slot:
-            return current
-        deadline = time.monotonic() + seconds
-        with dispatcher().listen(ids) as ended:
-            while True:
-                # A fresh look after subscribing, so an end announced before it is not missed.
-                db.session.rollback()
-                current = [db.session.get_one(Report, i) for i in ids]
-                left = deadline - time.monotonic()
-                if all(r.status in ENDED for r in current) or left <= 0:
-                    return current
-                db.session.rollback()  # never wait in a transaction: on SQLite it holds the lock
-                ended(min(left, 0.25))
-
-
-_WAITERS = "attendance.report_waiters"
-
-
-@contextmanager
-def _waiting_slot() -> Iterator[bool]:
-    """One of this process's REPORT_WAITERS places to wait in: True if taken (given back
-    afterwards), False at once when all are taken."""
-    extensions = current_app.extensions
-    slots = extensions.get(_WAITERS)
-    if slots is None:  # made on first use; of two threads racing here, setdefault keeps one
-        size = int(current_app.config["REPORT_WAITERS"])
-        slots = extensions.setdefault(_WAITERS, threading.BoundedSemaphore(size))
-    taken = slots.acquire(blocking=False)
-    try:
-        yield taken
-    finally:
-        if taken:
-            slots.release()
-
-
-def reap(everything: bool = False) -> service.Recovery:
+def reap(everything: bool = False) -> recovery.Recovery:
     """Hand lost work back to the queue (run by every worker's reaper thread)."""
     settings = _settings()
     try:
-        now = service.utcnow()
-        found = service.reap(now, settings, everything=everything)
+        now = clock.now()
+        found = recovery.reap(now, settings, everything=everything)
         db.session.commit()
         queue = dispatcher()
         # Chunks whose queued job vanished (e.g. Redis lost it) are queued again.
         grace = now - dt.timedelta(seconds=settings.chunk_timeout + settings.lease_grace)
         lost = [
             (report_id, day)
-            for report_id, day in service.pending_chunks(grace)
+            for report_id, day in recovery.pending_chunks(grace)
             if (report_id, day) not in found.chunks
             and not queue.is_active(
                 chunk_job_id(report_id, day), settings.chunk_timeout + settings.lease_grace
             )
         ]
         if lost:
-            service.touch_chunks(lost)  # so the next pass waits a full grace period again
+            recovery.touch_chunks(lost)  # so the next pass waits a full grace period again
             db.session.commit()
             found.chunks.extend(lost)
             found.finalize.update(report_id for report_id, _ in lost)
-        stamp = int(time.time() * 1000)
+        stamp = int(now.timestamp() * 1000)
         calls = [
             Call(plan_report, (rid,), job_id=f"report-{rid}-plan-{stamp}") for rid in found.plan
         ]

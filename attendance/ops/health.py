@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from .. import clock
+
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
@@ -159,7 +161,7 @@ def list_workers(connection: Any) -> list[WorkerInfo]:
     """The RQ workers registered in Redis, with the age of their last heartbeat."""
     from rq import Worker
 
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     found = []
     for worker in Worker.all(connection=connection):
         beat = worker.last_heartbeat

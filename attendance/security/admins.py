@@ -9,8 +9,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from .. import clock
 from ..extensions import db
-from ..models import utcnow
 from ..services import ServiceError
 from .models import ADMIN_ROLES, Admin
 from .tokens import check_binding
@@ -103,6 +103,6 @@ def authenticate(email: str, password: str) -> Admin | None:
         return None
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = hash_password(password)
-    admin.last_login_at = utcnow()
+    admin.last_login_at = clock.now()
     db.session.flush()
     return admin

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, fa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from ..models import UTCDateTime, utcnow
+from ..models import UTCDateTime, now_default
 
 DISTRICT = "district"
 SCHOOL = "school"
@@ -35,7 +35,7 @@ class ApiToken(Model):
         ForeignKey("schools.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -62,7 +62,7 @@ class Admin(Model):
         ForeignKey("schools.id", ondelete="CASCADE"), index=True
     )
     password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Signed into every dashboard session; bumped to end them all (logout, a new password,

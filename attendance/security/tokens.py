@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import or_, select, update
 
+from .. import clock
 from ..extensions import db
-from ..models import School, utcnow
+from ..models import School
 from ..services import ServiceError
 from .models import DISTRICT, TOKEN_ROLES, ApiToken
 
@@ -61,7 +62,7 @@ def revoke_token(token_id: int) -> ApiToken:
     if row is None:
         raise ServiceError("id", f"token {token_id} does not exist")
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = clock.now()
         db.session.flush()
     return row
 

@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import clock
 from ..extensions import db
 from ..inputs import MAX_FUTURE
-from ..models import Attendance, School, User, utcnow
+from ..models import Attendance, School, User
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
@@ -129,7 +130,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     refusal) does a look-up find out why, with the messages of `check_event`. The day
     version is bumped only for an event of a day that is over (see daycache).
     """
-    received_at = utcnow()
+    received_at = clock.now()
     row = Row.from_event(data, received_at, key)
     stored = None
     if row.timestamp <= received_at + MAX_FUTURE:
@@ -146,7 +147,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     values["timestamp"] = row.timestamp.astimezone(dt.UTC)
     event = Recorded(id=ident, **values, fever=data["temperature"] >= fever_threshold)
     day = local_day(timezone, event.timestamp)
-    if not still_open(timezone, day, utcnow()):  # a late event: its day may be cached
+    if not still_open(timezone, day, clock.now()):  # a late event: its day may be cached
         invalidate_days([(event.school_id, day)])
     attendances_recorded.send(None, count=1)
     return event, True

@@ -16,8 +16,9 @@ import psycopg
 from sqlalchemy import and_, any_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql
 
+from .. import clock
 from ..extensions import db
-from ..models import Attendance, School, User, utcnow
+from ..models import Attendance, School, User
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
@@ -53,7 +54,7 @@ def record_many(
     appears earlier in the batch; its outcome carries the first record's id. The rules are
     those of one event (`check_event`); refused events do not stop the others.
     """
-    received_at = received_at or utcnow()
+    received_at = received_at or clock.now()
     outcomes: list[Outcome | None] = [e if isinstance(e, Outcome) else None for e in events]
     valid = [(i, e) for i, e in enumerate(events) if not isinstance(e, Outcome)]
     if not valid:

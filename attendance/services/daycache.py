@@ -1,7 +1,7 @@
 """The per-day cache's invalidation: every change to a school's date bumps its version.
 
 One exception, for the ingest hot path: figures of a day are cached only once that day
-is over in the school's timezone (services/reports.py stores summaries and fingerprints
+is over in the school's timezone (services/reports/ stores summaries and fingerprints
 for past days only, reading the versions before the events). A change that commits
 while its day is still open cannot have been missed by a cached figure, so it needs no
 bump; `still_open` says when that is certain, with a margin for the commit and for

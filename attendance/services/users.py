@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from .. import clock
 from ..extensions import db
-from ..models import School, User, utcnow
+from ..models import School, User
 from . import ServiceError
 from .schools import bump_generation
 
@@ -54,6 +55,6 @@ def update_user(user: User, data: dict[str, Any]) -> User:
 
 def archive_user(user: User) -> None:
     """Archive a user: hidden and no longer counted, their attendance history kept."""
-    user.deleted_at = utcnow()
+    user.deleted_at = clock.now()
     db.session.flush()
     bump_generation(user.school_id)

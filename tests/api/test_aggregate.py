@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from attendance import create_app, presence
+from attendance import clock, create_app, presence
+
+from .. import faults
 
 
 def test_today_by_default(client, make_event):
@@ -32,8 +34,7 @@ def test_a_check_in_of_a_moment_ago_is_checked_in_now(client, make_user, monkeyp
     # last one, so the check-in counts (and `generated_at` is still the exact now).
     user = make_user()
     instant = dt.datetime(2026, 11, 23, 10, 0, 0, 400_000, tzinfo=dt.UTC)
-    for module in ("attendances", "reports"):
-        monkeypatch.setattr(f"attendance.services.{module}.utcnow", lambda: instant)
+    monkeypatch.setattr(clock, "now", lambda: instant)
     body = {"user_id": user.id, "school_id": user.school_id, "type": "checkin", "temperature": 36.6}
     assert client.post("/api/attendances", json=body).status_code == 201
     doc = client.get(f"/api/attendances/aggregate/school/{user.school_id}").json["data"]
@@ -94,7 +95,7 @@ def test_unknown_school_and_report(client):
 
 
 def test_threaded_jobs_answer_202_then_poll(
-    app_config, db, make_school, make_user, make_event, make_token
+    app_config, db, make_school, make_user, make_event, make_token, monkeypatch
 ):
     """`make run`'s mode: jobs on a background thread; a zero wait answers 202."""
     school = make_school()
@@ -103,9 +104,8 @@ def test_threaded_jobs_answer_202_then_poll(
     token = make_token("school", school_id)
     db.session.commit()
     # The one chunk sleeps a moment, so that a zero wait cannot see the report finished.
-    threaded = create_app(
-        {**app_config, "JOBS_SYNCHRONOUS": False, "REPORT_FAULTS": {"chunk_sleep": 0.5}}
-    )
+    faults.install(monkeypatch, chunk_sleep=0.5)
+    threaded = create_app({**app_config, "JOBS_SYNCHRONOUS": False})
     client = threaded.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     url = f"/api/attendances/aggregate/school/{school_id}?from=2026-11-01&to=2026-11-30"

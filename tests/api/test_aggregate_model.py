@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from attendance import clock as attendance_clock
 from attendance import presence
 from attendance.signals import report_planned
 from tests.unit import oracle
@@ -45,12 +46,6 @@ ZONES = [
 # Clocks in the past, where the tests' fake clock and the real one cannot meet.
 EARLIEST = dt.datetime(2024, 1, 8, tzinfo=dt.UTC)
 LATEST = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
-CLOCK_MODULES = (
-    "attendance.services.reports",
-    "attendance.services.attendances",
-    "attendance.services.bulk",
-    "attendance.services.users",
-)
 # Session lengths: seconds after (or before) the school's min_daily_hours.
 AROUND = [-7200, -1, 0, 1, 1800, 3 * 3600]
 # Local times (minutes after midnight) that sessions start at.
@@ -446,8 +441,7 @@ class SchoolMachine(RuleBasedStateMachine):
 
 def test_the_api_agrees_with_the_oracle(client, monkeypatch):
     clock = Clock()
-    for module in CLOCK_MODULES:
-        monkeypatch.setattr(f"{module}.utcnow", clock)
+    monkeypatch.setattr(attendance_clock, "now", clock)
 
     class Machine(SchoolMachine):
         pass

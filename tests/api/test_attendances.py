@@ -8,6 +8,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from attendance import clock
 from attendance.models import Attendance, DayVersion
 from tests.conftest import event_body as body
 
@@ -240,7 +241,7 @@ def test_a_check_in_as_it_happens_bumps_no_day_version(client, make_user, db):
 def test_a_late_event_bumps_its_day_even_just_before_midnight(client, make_user, db, monkeypatch):
     user = make_user()  # a UTC school
     almost_midnight = dt.datetime(2026, 11, 23, 23, 55, tzinfo=dt.UTC)
-    monkeypatch.setattr("attendance.services.attendances.utcnow", lambda: almost_midnight)
+    monkeypatch.setattr(clock, "now", lambda: almost_midnight)
     stamp = "2026-11-23T23:54:00Z"  # today, but the day ends inside the margin
     assert client.post("/api/attendances", json=body(user, timestamp=stamp)).status_code == 201
     assert db.session.get(DayVersion, (user.school_id, dt.date(2026, 11, 23))).version == 1

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
+from attendance import clock
 from attendance.demo import generate as demo
 from attendance.extensions import db
-from attendance.models import Attendance, School, User, utcnow
+from attendance.models import Attendance, School, User
 from tests.conftest import wipe
 
+from .. import faults
 from .conftest import PHONE
 
 pytestmark = pytest.mark.browser
@@ -43,7 +45,7 @@ def world(app: Flask) -> Iterator[World]:
     """Two schools: one with four weeks of generated events and pupils in school now."""
     from attendance.security import admins, tokens
 
-    now = utcnow()
+    now = clock.now()
     with app.app_context():
         plan = demo.SchoolPlan(name="Hillside Primary", timezone=TZ)
         school = School(name=plan.name, timezone=TZ)
@@ -257,12 +259,12 @@ def test_progress_bar_then_charts_without_a_reload(app, world, open_page):
     """A long report: the bar follows the chunks, then the charts appear in the same page."""
     from attendance.jobs.queue import InlineDispatcher
 
-    today = utcnow().astimezone(ZoneInfo(TZ)).date()
+    today = clock.now().astimezone(ZoneInfo(TZ)).date()
     start, end = today - dt.timedelta(days=120), today - dt.timedelta(days=61)
     background = InlineDispatcher(app)  # jobs on a thread, as `make run` does
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(app.config, "DASHBOARD_REPORT_WAIT", 0)
-        patch.setitem(app.config, "REPORT_FAULTS", {"chunk_sleep": 0.04})
+        faults.install(patch, chunk_sleep=0.04)
         patch.setitem(app.extensions, "attendance.dispatcher", background)
         page = open_page()
         log_in(page, world.district)
@@ -278,7 +280,22 @@ def test_progress_bar_then_charts_without_a_reload(app, world, open_page):
         assert page.tab.locator("[data-progress]").count() == 0
 
         # A report that fails shows its message.
-        patch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(start - dt.timedelta(1))]})
+        # A failing date needs a chunk job, which only a date with events gets.
+        failing = start - dt.timedelta(1)
+        with app.app_context():
+            noon = dt.datetime.combine(failing, dt.time(12), ZoneInfo(TZ))
+            db.session.add(
+                Attendance(
+                    user_id=world.fever_user_id,
+                    school_id=world.school_id,
+                    type="checkin",
+                    timestamp=noon,
+                    temperature=Decimal("36.6"),
+                )
+            )
+            db.session.commit()
+            db.session.remove()
+        faults.install(patch, fail_days=[failing])
         first = start - dt.timedelta(days=3)
         page.goto(f"/dashboard/schools/{world.school_id}?from={first}&to={start}")
         page.tab.wait_for_selector(".alert.error")

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from attendance.dashboard import pipeline
 from attendance.jobs import reports as jobs
 from attendance.models import Report
-from attendance.services import reports as report_service
+from attendance.services.reports import requesting as report_service
 
+from .. import faults
 from .conftest import csrf_token
 
 ALL_WEEK = [1, 2, 3, 4, 5, 6, 7]  # every date a school day: no dependence on today's weekday
@@ -124,9 +125,12 @@ def test_school_page_shows_progress_then_the_pinned_report(
     assert db.session.scalar(select(func.count(Report.id))) == count
 
 
-def test_failed_report_shows_its_message(app, client, make_admin, login, hillside, monkeypatch):
-    school, _pupils, days = hillside
-    monkeypatch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(days[1])]})
+def test_failed_report_shows_its_message(
+    client, make_admin, login, hillside, make_event, monkeypatch
+):
+    school, pupils, days = hillside
+    make_event(user=pupils[0], timestamp=at(days[1], 8))  # yesterday gets a chunk job
+    faults.install(monkeypatch, fail_days=[days[1]])
     login(make_admin())
     page = client.get(f"/dashboard/schools/{school.id}?{range_args(days)}").get_data(as_text=True)
     assert "The report could not be computed" in page

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from attendance import presence
+from attendance import clock, presence
 from attendance.jobs import reports as jobs
 from attendance.models import (
     Attendance,
@@ -19,6 +19,11 @@ from attendance.models import (
     User,
 )
 from attendance.services import reports as service
+from attendance.services.reports import reading, requesting, steps
+
+from .. import faults
+from ..conftest import submit_report
+from ..unit.presence_helpers import report_dict
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)  # presence.md's Friday
 MON = dt.date(2026, 11, 23)
@@ -70,7 +75,7 @@ def expected(school, start, end, granularity):
     rules = service.rules_for(school)
     days = presence.day_results_range(rows, start, end, rules, NOW)
     ids = [u.id for u in school_users(school)]
-    return presence.aggregate(ids, days, start, end, granularity, rules, NOW).to_dict()
+    return report_dict(presence.aggregate(ids, days, start, end, granularity, rules, NOW))
 
 
 def db_events(school):
@@ -91,7 +96,7 @@ def school_users(school):
 
 
 def figures(report: Report) -> dict:
-    doc = service.report_document(report)
+    doc = reading.ReportSchema().dump(reading.report_answer(report))
     return {
         k: doc[k]
         for k in ("from", "to", "granularity", "enrolled", "presences", "absences", "buckets")
@@ -99,7 +104,7 @@ def figures(report: Report) -> dict:
 
 
 def run(school, start, end, granularity, now=NOW) -> Report:
-    report = jobs.submit(school, start, end, granularity, now)
+    report = submit_report(school, start, end, granularity, now)
     from attendance.extensions import db
 
     db.session.expire_all()
@@ -113,7 +118,8 @@ def test_worked_examples_by_day(week):
     assert [b["present"] for b in figures(report)["buckets"]] == [2, 3, 1, 1, 2]
     # Mon: ex2, ex10; Tue: ex3, ex4, ex10; Wed: ex10; Thu: ex10; Fri: ex7, ex10 (checked in now)
     assert figures(report) == expected(school, MON, FRI, "day")
-    assert service.report_document(report)["generated_at"] == "2026-11-27T10:00:00Z"
+    doc = reading.ReportSchema().dump(reading.report_answer(report))
+    assert doc["generated_at"] == "2026-11-27T10:00:00Z"
 
 
 def test_worked_examples_week_and_overall(week):
@@ -290,20 +296,20 @@ def test_unchanged_past_range_reuses_the_finished_report(week):
 
 def test_identical_requests_share_one_computation(week, db):
     school, _ = week
-    a, created_a = service.create_report(school, MON, FRI, "week", NOW)
-    b, created_b = service.create_report(school, MON, FRI, "week", NOW)
+    a, created_a = requesting.create_report(school, MON, FRI, "week", NOW)
+    b, created_b = requesting.create_report(school, MON, FRI, "week", NOW)
     assert a.id == b.id and created_a and not created_b
 
 
 def test_a_request_after_a_late_sync_does_not_share_the_earlier_computation(week, client, db):
     school, users = week
-    a, _ = service.create_report(school, MON, FRI, "week", NOW)
+    a, _ = requesting.create_report(school, MON, FRI, "week", NOW)
     db.session.commit()
     late = {"user_id": users["ex6"].id, "school_id": school.id, "type": "checkout",
             "temperature": 36.6, "timestamp": "2026-11-25T13:00:00Z"}  # fmt: skip
     assert client.post("/api/attendances", json=late).status_code == 201
     db.session.expire_all()
-    b, created = service.create_report(school, MON, FRI, "week", NOW)
+    b, created = requesting.create_report(school, MON, FRI, "week", NOW)
     assert created and b.id != a.id
 
 
@@ -335,7 +341,7 @@ def queued(monkeypatch) -> list[str]:
 
 def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, queued):
     school, _ = week
-    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report, _ = requesting.create_report(school, MON, FRI, "day", NOW)
     report_id = report.id
     db.session.commit()
     with app.app_context():
@@ -358,9 +364,9 @@ def test_the_last_chunk_to_report_back_queues_the_final_step(week, app, db, queu
 
 def test_a_chunk_out_of_tries_queues_the_final_step_at_once(week, app, db, monkeypatch, queued):
     school, _ = week
-    monkeypatch.setitem(app.config, "REPORT_FAULTS", {"fail_days": [str(d(1))]})
+    faults.install(monkeypatch, fail_days=[d(1)])
     monkeypatch.setitem(app.config, "REPORT_CHUNK_ATTEMPTS", 1)
-    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report, _ = requesting.create_report(school, MON, FRI, "day", NOW)
     report_id = report.id
     db.session.commit()
     with app.app_context():
@@ -374,7 +380,7 @@ def test_a_chunk_out_of_tries_queues_the_final_step_at_once(week, app, db, monke
 
 def test_a_failing_chunk_fails_the_report(week, app, monkeypatch, db):
     school, _ = week
-    monkeypatch.setitem(app.config, "REPORT_FAULTS", {"fail_days": ["2026-11-24"]})
+    faults.install(monkeypatch, fail_days=["2026-11-24"])
     report = run(school, MON, FRI, "day")
     assert report.status == "failed"
     assert (
@@ -382,24 +388,22 @@ def test_a_failing_chunk_fails_the_report(week, app, monkeypatch, db):
     )
     chunk = db.session.get(ReportChunk, (report.id, d(1)))
     assert chunk.attempts == 3 and chunk.status == "failed"
-    doc = service.report_document(report)
+    doc = reading.ReportSchema().dump(reading.report_answer(report))
     assert doc["status"] == "failed" and "injected fault" in doc["error"]
     assert report.inflight_key is None
 
 
 def test_a_lost_worker_is_recovered(week, app, db, monkeypatch):
     school, _ = week
-    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report, _ = requesting.create_report(school, MON, FRI, "day", NOW)
     db.session.commit()
-    days = service.plan(report.id)
+    days = steps.plan(report.id)
     settings = service.settings_from(app.config)
     # A worker takes Tuesday's lease and dies without a word.
-    assert service.start_chunk(report.id, days[1], settings)
+    assert steps.start_chunk(report.id, days[1], settings)
     db.session.commit()
-    later = service.utcnow() + dt.timedelta(
-        seconds=settings.chunk_timeout + settings.lease_grace + 1
-    )
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock.now() + dt.timedelta(seconds=settings.chunk_timeout + settings.lease_grace + 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
     report_id = report.id
     db.session.commit()
     with app.app_context():
@@ -414,10 +418,10 @@ def test_a_lost_worker_is_recovered(week, app, db, monkeypatch):
 
 def test_an_overdue_report_fails(week, app, db, monkeypatch):
     school, _ = week
-    report, _ = service.create_report(school, MON, FRI, "day", NOW)
+    report, _ = requesting.create_report(school, MON, FRI, "day", NOW)
     db.session.commit()
-    later = service.utcnow() + dt.timedelta(seconds=app.config["REPORT_DEADLINE"] + 1)
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock.now() + dt.timedelta(seconds=app.config["REPORT_DEADLINE"] + 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
     report_id = report.id
     db.session.commit()
     with app.app_context():
@@ -435,15 +439,31 @@ def test_thresholds_are_exact(db, make_school, make_user, make_event):
     assert run(school, MON, MON, "day").result["presences"] == 1
 
 
-def test_cached_days_of_the_earlier_row_format_are_still_read(week, db):
+def test_migration_0006_rewrites_results_of_the_row_format(week, db):
+    """The first release stored a date's results as one array per user; 0006 rewrites
+    them into columns, the only format the code reads now."""
+    from flask_migrate import downgrade, upgrade
+
+    from attendance.services.reports.encoding import COLUMNS
+
     school, _ = week
-    run(school, MON, d(3), "day")  # caches Monday to Thursday in columns
-    for summary in db.session.scalars(select(DaySummary).where(DaySummary.school_id == school.id)):
-        cols = service.columns(summary.results)
-        rows = [list(r) for r in zip(*(cols[name] for name in service.COLUMNS), strict=True)]
-        assert service.decode(summary.day, rows) == service.decode(summary.day, summary.results)
-        summary.results = rows  # as the first release stored them
+    first = run(school, MON, d(3), "day")  # caches Monday to Thursday in columns
+    summaries = db.session.scalars(select(DaySummary).where(DaySummary.school_id == school.id))
+    chunks = db.session.scalars(select(ReportChunk).where(ReportChunk.report_id == first.id))
+    before = {}
+    for row in [*summaries, *chunks]:
+        cols = row.results
+        before[type(row), db.inspect(row).identity] = cols
+        row.results = [list(r) for r in zip(*(cols[name] for name in COLUMNS), strict=True)]
+    school_id = school.id
     db.session.commit()
+    db.session.remove()
+    downgrade(revision="0005")
+    upgrade()
+    assert len(before) == 8  # four cached days, four chunks
+    for (model, key), cols in before.items():
+        assert db.session.get(model, key).results == cols
+    school = db.session.get(type(school), school_id)
     report = run(school, MON, FRI, "week")
     assert {c.day: c.source for c in report.chunks if c.day < FRI} == {
         d(i): "cache" for i in range(4)

@@ -23,6 +23,7 @@ from attendance.extensions import db as _db
 from attendance.models import Attendance, ReportChunk, School, User
 
 from ..conftest import IN_CI
+from ..faults import faults_env
 from ..unit import oracle
 
 pytestmark = pytest.mark.slow
@@ -81,11 +82,15 @@ def start_workers(
     log = Path(os.environ["WORKER_LOG"]) if os.environ.get("WORKER_LOG") else None
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(n: int, **config: Any) -> list[subprocess.Popen[bytes]]:
+    def start(
+        n: int, faults: dict[str, Any] | None = None, **config: Any
+    ) -> list[subprocess.Popen[bytes]]:
+        """`faults`: the arguments of tests.faults.chunk_started, for these workers."""
         started = [
             spawn(
                 ["worker", "--name", f"test-worker-{len(procs) + i}", "--reaper-interval", "1"],
-                env,
+                {**env, **faults_env(**faults)} if faults else env,
+                "tests.faults" if faults else "flask",
                 log=log,
                 **config,
             )[0]
@@ -212,12 +217,8 @@ def test_a_killed_worker_does_not_lose_the_report(db, live, start_workers):
 
     school = load_month(db, users=10)
     # Slow chunks (2 s each) and a short lease (4 + 1 s) make the window and the bound small.
-    config = {
-        "REPORT_FAULTS": {"chunk_sleep": 2},
-        "REPORT_CHUNK_TIMEOUT": 4,
-        "REPORT_LEASE_GRACE": 1,
-    }
-    victim, survivor = start_workers(2, **config)
+    config = {"REPORT_CHUNK_TIMEOUT": 4, "REPORT_LEASE_GRACE": 1}
+    victim, survivor = start_workers(2, {"chunk_sleep": 2}, **config)
     resp = request_month(live, school.id, "day", "2026-10-05", "2026-10-11")
     report_id = resp.json()["data"]["report_id"]
     connection = Redis.from_url(os.environ["REDIS_URL"])
@@ -258,7 +259,7 @@ def test_a_killed_worker_does_not_lose_the_report(db, live, start_workers):
 
 def test_a_failing_chunk_fails_the_report(db, live, start_workers):
     school = load_month(db, users=5)
-    start_workers(1, REPORT_FAULTS={"fail_days": ["2026-10-14"]})
+    start_workers(1, {"fail_days": ["2026-10-14"]})
     resp = request_month(live, school.id, granularity="month")
     doc = poll(live, resp.headers["Location"], 60)
     assert doc["status"] == "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from attendance.ops import metrics
 
+from .. import faults
 from .test_logs import ids
 
 OUTSIDER = {"REMOTE_ADDR": "203.0.113.9"}
@@ -118,11 +120,16 @@ def test_report_metrics(db, client, make_user, make_event):
     assert value(found, "attendance_metrics_source_up", source="database") == 1
 
 
-def test_a_failed_chunk_is_counted_as_failed(db, make_app, make_user, make_token):
-    (school_id,) = ids(db, make_user(), "school_id")
+def test_a_failed_chunk_is_counted_as_failed(
+    db, make_app, make_user, make_event, make_token, monkeypatch
+):
+    user = make_user()
+    make_event(user=user, timestamp=dt.datetime(2026, 11, 3, 8, tzinfo=dt.UTC))  # a chunk job
+    (school_id,) = ids(db, user, "school_id")
     token = make_token("district")
     db.session.rollback()
-    app = make_app(REPORT_FAULTS={"fail_days": ["2026-11-03"]}, REPORT_CHUNK_ATTEMPTS=1)
+    faults.install(monkeypatch, fail_days=["2026-11-03"])
+    app = make_app(REPORT_CHUNK_ATTEMPTS=1)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     before = scrape(client)

@@ -17,6 +17,8 @@ from attendance.extensions import db as _db
 from attendance.models import Report, ReportChunk, School
 from attendance.ops import context
 
+from ..conftest import submit_report
+from ..faults import faults_env
 from .conftest import json_lines
 
 pytestmark = pytest.mark.slow
@@ -53,19 +55,18 @@ def with_events(make_user, make_event, days: list[dt.date]) -> int:
 def test_sigterm_lets_the_running_chunk_finish(
     db, make_app, make_user, make_event, postgres, redis_url, spawn
 ):
-    from attendance.jobs import reports as jobs
-
     school_id = with_events(make_user, make_event, [DAY])
     db.session.rollback()
     env = {"DATABASE_URL": postgres, "REDIS_URL": redis_url}
     args = ["worker", "--name", "graceful-0", "--reaper-interval", "1"]
     # Each chunk sleeps 3 s before computing: the SIGTERM lands in the middle of one.
-    worker, log = spawn(args, env, REPORT_FAULTS={"chunk_sleep": 3}, LOG_FORMAT="json")
+    faulty = {**env, **faults_env(chunk_sleep=3)}
+    worker, log = spawn(args, faulty, "tests.faults", LOG_FORMAT="json")
     app = make_app(REDIS_URL=redis_url, JOBS_SYNCHRONOUS=False)
     token = context.request_id.set("trace-rq-1")  # as a web request would have it
     try:
         with app.app_context():
-            report_id = jobs.submit(_db.session.get_one(School, school_id), DAY, DAY, "day").id
+            report_id = submit_report(_db.session.get_one(School, school_id), DAY, DAY, "day").id
             _db.session.remove()
     finally:
         context.request_id.reset(token)
@@ -133,8 +134,6 @@ def test_worker_count_runs_n_processes_and_serves_their_metrics(
 ):
     from prometheus_client.parser import text_string_to_metric_families
 
-    from attendance.jobs import reports as jobs
-
     school_id = with_events(make_user, make_event, [DAY, DAY + dt.timedelta(days=1)])
     db.session.rollback()
     port = free_port()
@@ -150,7 +149,7 @@ def test_worker_count_runs_n_processes_and_serves_their_metrics(
     app = make_app(REDIS_URL=redis_url, JOBS_SYNCHRONOUS=False)
     with app.app_context():
         school = _db.session.get_one(School, school_id)
-        report_id = jobs.submit(school, DAY, DAY + dt.timedelta(days=1), "day").id
+        report_id = submit_report(school, DAY, DAY + dt.timedelta(days=1), "day").id
         _db.session.remove()
 
     def finished() -> bool:

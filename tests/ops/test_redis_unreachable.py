@@ -65,12 +65,11 @@ def test_check_ins_are_stored_and_reports_answer_503(app, db, make_user):
     assert app.test_client().get("/readyz").status_code == 503  # unchanged
 
 
-def test_the_school_page_renders_without_figures(app, db, make_school, monkeypatch):
+def signed_in(app, db, school_id, monkeypatch):
+    """A dashboard client signed in as the school's admin."""
     monkeypatch.setattr(
         admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     )
-    school = make_school(name="Brookfield")
-    school_id = school.id
     admin = admins.create_admin("head@example.org", PASSWORD, "school", school_id)
     db.session.commit()
     client = app.test_client()
@@ -78,6 +77,13 @@ def test_the_school_page_renders_without_figures(app, db, make_school, monkeypat
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)
     form = {"email": admin.email, "password": PASSWORD, "csrf_token": csrf}
     assert client.post("/dashboard/login", data=form).status_code == 302
+    return client
+
+
+def test_the_school_page_renders_without_figures(app, db, make_school, monkeypatch):
+    school = make_school(name="Brookfield")
+    school_id = school.id
+    client = signed_in(app, db, school_id, monkeypatch)
 
     resp = client.get(f"/dashboard/schools/{school_id}?from=2026-11-02&to=2026-11-06")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
@@ -87,3 +93,17 @@ def test_the_school_page_renders_without_figures(app, db, make_school, monkeypat
     assert "data-progress" not in page  # no progress bar polling a report that never runs
     assert "s3cret" not in page
     assert set(statuses(db, school_id)) == {"failed"}
+
+
+def test_the_csv_export_answers_503_with_retry_after(app, db, make_school, monkeypatch):
+    """Not a 500 "The report failed": the client may simply ask again."""
+    school_id = make_school(name="Brookfield").id
+    client = signed_in(app, db, school_id, monkeypatch)
+
+    resp = client.get(f"/dashboard/schools/{school_id}/report.csv?from=2026-11-02&to=2026-11-06")
+    assert resp.status_code == 503, resp.get_data(as_text=True)[:2000]
+    assert int(resp.headers["Retry-After"]) > 0
+    text = resp.get_data(as_text=True)
+    assert "unavailable right now" in text and "failed" not in text
+    assert "s3cret" not in text
+    assert statuses(db, school_id) == ["failed"]  # failed, not left queued

@@ -52,7 +52,7 @@ def test_a_longer_wait_is_cut_to_the_maximum(queued):
 def test_the_report_resource_waits_for_the_end(queued):
     from attendance.extensions import db as _db
     from attendance.jobs.queue import dispatcher
-    from attendance.services import reports as service
+    from attendance.services.reports import requesting as service
 
     app, client, url = queued
     app.config["REPORT_WAIT_MAX"] = 30.0

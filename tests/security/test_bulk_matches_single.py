@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from attendance.models import Attendance, utcnow
+from attendance import clock
+from attendance.models import Attendance
 from tests.conftest import event_body
 
 from . import nasty
@@ -30,7 +31,7 @@ def recent_stamps(draw: st.DrawFn) -> str:
     """A time from a year ago to ten minutes ahead, with any offset, away from the 5-minute edge."""
     ahead = dt.timedelta(seconds=draw(st.integers(-366 * 86_400, 600)))
     assume(abs(ahead - FUTURE) > dt.timedelta(seconds=60))  # the two requests are ms apart
-    moment = (utcnow() + ahead).replace(tzinfo=None)
+    moment = (clock.now() + ahead).replace(tzinfo=None)
     offset = draw(nasty.offsets)
     return nasty.stamp(moment + offset, offset)
 

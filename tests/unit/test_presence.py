@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attendance import presence as p
+from tests.unit.presence_helpers import bucket_dict, day_results, pair_day, report_dict
 
 RULES = p.Rules()  # UTC, Monday to Friday, no closures, 4 h, 0.8
 NOW = datetime(2026, 11, 27, 10, tzinfo=UTC)  # Friday
@@ -35,7 +36,7 @@ def co(when: str, user: int = 1, id: int | None = None) -> p.Event:
 def day_of(
     events: Iterable[p.Event], day: date, rules: p.Rules = RULES, now: datetime = NOW
 ) -> p.DayResult:
-    return p.pair_day(1, list(events), day, rules, now)
+    return pair_day(1, list(events), day, rules, now)
 
 
 def report(
@@ -140,7 +141,7 @@ def test_example_09_week_needs_more_than_80_percent() -> None:
     events += [e for d in week[:4] for e in morning(d, user=2)]
     rep = report(events, [1, 2], date(2026, 11, 16), date(2026, 11, 22), p.WEEK)
     (bucket,) = rep.buckets
-    assert bucket.to_dict(p.WEEK) == {
+    assert bucket_dict(bucket) == {
         "start": "2026-11-16",
         "end": "2026-11-22",
         "counted_days": 5,
@@ -165,7 +166,7 @@ def test_example_10_today_counts_and_checked_in_now_makes_it() -> None:
 
 def test_example_11_week_after_today_has_no_figure() -> None:
     rep = report([], [1, 2], date(2026, 11, 30), date(2026, 12, 6), p.WEEK)
-    assert rep.buckets[0].to_dict(p.WEEK) == {
+    assert bucket_dict(rep.buckets[0]) == {
         "start": "2026-11-30",
         "end": "2026-12-06",
         "counted_days": 0,
@@ -225,7 +226,7 @@ def test_event_after_now_is_ignored() -> None:
     assert r.checked_in_now is True
     assert r.total == timedelta(hours=1)
     assert r.sessions == (p.Session(ts("2026-11-27T09:00:00Z"), None),)
-    assert p.day_results([ci("2026-11-27T10:00:01Z")], FRI, RULES, NOW) == {}
+    assert day_results([ci("2026-11-27T10:00:01Z")], FRI, RULES, NOW) == {}
 
 
 def test_ties_are_broken_by_id_not_input_order() -> None:
@@ -260,7 +261,7 @@ def test_sessions_never_cross_midnight() -> None:
 def test_other_users_events_are_not_paired() -> None:
     events = [ci("2026-11-24T08:00:00Z", user=1), co("2026-11-24T13:00:00Z", user=2)]
     assert day_of(events, TUE).unclosed == 1
-    results = p.day_results(events, TUE, RULES, NOW)
+    results = day_results(events, TUE, RULES, NOW)
     assert set(results) == {1, 2}
     assert results[2].orphan_checkouts == 1
 
@@ -340,7 +341,7 @@ def test_invalid_rules_and_events_are_refused() -> None:
     with pytest.raises(ValueError):
         p.Event(1, 1, p.CHECKIN, datetime(2026, 11, 27, 9))  # naive
     with pytest.raises(ValueError):
-        p.pair_day(1, [], MON, RULES, datetime(2026, 11, 27, 9))
+        pair_day(1, [], MON, RULES, datetime(2026, 11, 27, 9))
     with pytest.raises(KeyError):  # ZoneInfoNotFoundError
         p.Rules(timezone="Mars/Olympus_Mons")
     with pytest.raises(ValueError):
@@ -521,7 +522,7 @@ def test_day_buckets_apply_rule_3_to_every_date() -> None:
     now = ts("2026-11-30T09:00:00Z")
     events = morning(FRI) + morning(SAT) + [ci("2026-11-30T08:00:00Z")]
     rep = report(events, [1, 2], FRI, date(2026, 12, 1), p.DAY, now=now)
-    assert [b.to_dict(p.DAY) for b in rep.buckets] == [
+    assert [bucket_dict(b) for b in rep.buckets] == [
         {"date": "2026-11-27", "school_day": True, "present": 1, "absent": 1},
         {"date": "2026-11-28", "school_day": False, "present": 1, "absent": 1},
         {"date": "2026-11-29", "school_day": False, "present": 0, "absent": 2},
@@ -549,7 +550,7 @@ def test_two_weekend_dates_have_no_overall_figure() -> None:
 def test_month_report_shape() -> None:
     events = [e for d in (MON, TUE, WED, THU) for e in morning(d)]
     rep = report(events, [1, 2, 3], date(2026, 11, 1), date(2026, 12, 31), p.MONTH)
-    assert rep.to_dict() == {
+    assert report_dict(rep) == {
         "from": "2026-11-01",
         "to": "2026-12-31",
         "granularity": "month",
@@ -597,14 +598,14 @@ def test_only_enrolled_users_count() -> None:
 
 def test_aggregate_decides_with_its_own_now_and_rules() -> None:
     # A result paired while checked in yesterday is no longer "checked in now" today.
-    stale = p.pair_day(1, [ci("2026-11-26T09:00Z")], THU, RULES, ts("2026-11-26T10:00Z"))
+    stale = pair_day(1, [ci("2026-11-26T09:00Z")], THU, RULES, ts("2026-11-26T10:00Z"))
     assert stale.present is True
     rep = p.aggregate([1], {THU: {1: stale}}, THU, THU, p.DAY, RULES, NOW)
     assert rep.presences == 0
 
 
 def test_dates_after_today_are_absent_whatever_results_say() -> None:
-    later = p.pair_day(1, morning(SAT), SAT, RULES, ts("2026-11-30T00:00Z"))
+    later = pair_day(1, morning(SAT), SAT, RULES, ts("2026-11-30T00:00Z"))
     assert later.present is True
     rep = p.aggregate([1], {SAT: {1: later}}, SAT, SAT, p.DAY, RULES, NOW)
     assert rep.presences == 0

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from attendance import presence as p
 from tests.unit import oracle
+from tests.unit.presence_helpers import day_results, day_results_rows, pair_day, report_dict
 
 ZONES = [
     "UTC",
@@ -180,8 +181,8 @@ def test_rows_on_odd_days_are_paired_on_their_own_local_date(tz: str, day: date)
     rows = [(e.user_id, e.timestamp, e.id, e.type) for e in events]
     now = start + timedelta(days=5)
     for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
-        want = p.day_results(events, d, rules, now)
-        assert p.day_results_rows(rows, d, rules, now, keep_sessions=True) == want
+        want = day_results(events, d, rules, now)
+        assert day_results_rows(rows, d, rules, now, keep_sessions=True) == want
         assert p.day_table(rows, d, rules, now) == p.DayTable.of(want)
 
 
@@ -207,7 +208,7 @@ def test_sessions_across_a_clock_change_count_real_time(
     now = (change + timedelta(days=3)).astimezone(z)
     rules = p.Rules(timezone=tz)
     day = p.local_date(checkin, tz)
-    r = p.pair_day(7, events, day, rules, now)
+    r = pair_day(7, events, day, rules, now)
     if before_us == after_us == 0 and checkout_first:  # a tie: the lower id goes first
         assert (r.orphan_checkouts, r.unclosed, r.total) == (1, 1, timedelta(0))
     elif p.local_date(checkout, tz) == day:
@@ -321,12 +322,12 @@ def test_pair_day_matches_the_oracle(sc: dict[str, Any]) -> None:
         sc["events"], sc["window"][0], sc["window"][-1], rules, sc["now"]
     )
     for day in sc["window"]:
-        results = p.day_results(sc["events"], day, rules, sc["now"])
+        results = day_results(sc["events"], day, rules, sc["now"])
         assert results == by_range.get(day, {})
         # The reports' path: database rows in any order, sessions kept or left out.
         rows = [(e.user_id, e.timestamp, e.id, e.type) for e in sc["events"]]
-        assert p.day_results_rows(rows, day, rules, sc["now"], keep_sessions=True) == results
-        assert p.day_results_rows(rows[::-1], day, rules, sc["now"]) == {
+        assert day_results_rows(rows, day, rules, sc["now"], keep_sessions=True) == results
+        assert day_results_rows(rows[::-1], day, rules, sc["now"]) == {
             u: dataclasses.replace(r, sessions=()) for u, r in results.items()
         }
         assert p.day_table(rows[::-1], day, rules, sc["now"]) == p.DayTable.of(results)
@@ -337,7 +338,7 @@ def test_pair_day_matches_the_oracle(sc: dict[str, Any]) -> None:
         }
         assert set(results) == expected_users
         for user in {e.user_id for e in evs}:
-            got = p.pair_day(user, sc["events"], day, rules, sc["now"])
+            got = pair_day(user, sc["events"], day, rules, sc["now"])
             want = oracle.oracle_day(evs, user, day, rules.timezone, now_us, rules.min_daily_hours)
             assert got.user_id == user and got.day == day
             assert got.total == timedelta(microseconds=want.total_us)
@@ -350,7 +351,7 @@ def test_pair_day_matches_the_oracle(sc: dict[str, Any]) -> None:
             assert got_first == want.first_checkin_us
             if user in results:
                 assert results[user] == got
-            assert p.pair_day(user, sc["events"][::-1], day, rules, sc["now"]) == got
+            assert pair_day(user, sc["events"][::-1], day, rules, sc["now"]) == got
             assert p.DayResult.from_dict(json.loads(json.dumps(got.to_dict()))) == got
 
 
@@ -358,7 +359,7 @@ def test_pair_day_matches_the_oracle(sc: dict[str, Any]) -> None:
 @given(scenarios())
 def test_aggregate_matches_the_oracle(sc: dict[str, Any]) -> None:
     rules: p.Rules = sc["rules"]
-    days = {d: p.day_results(sc["events"], d, rules, sc["now"]) for d in sc["window"]}
+    days = {d: day_results(sc["events"], d, rules, sc["now"]) for d in sc["window"]}
     report = p.aggregate(
         sc["enrolled"], days, sc["start"], sc["end"], sc["granularity"], rules, sc["now"]
     )
@@ -380,14 +381,14 @@ def test_aggregate_matches_the_oracle(sc: dict[str, Any]) -> None:
         rules.period_ratio,
         sc["now"],
     )
-    assert json.loads(json.dumps(report.to_dict())) == want
+    assert json.loads(json.dumps(report_dict(report))) == want
     got_users = {
         u: (s.present_days, s.counted_days, s.present, s.total // timedelta(microseconds=1))
         for u, s in report.per_user.items()
     }
     assert got_users == want_users
     # rule 5: every enrolled user is either present or absent wherever there is a figure
-    for bucket in [report.to_dict(), *report.to_dict()["buckets"]]:
+    for bucket in [report_dict(report), *report_dict(report)["buckets"]]:
         present = bucket.get("presences", bucket.get("present"))
         absent = bucket.get("absences", bucket.get("absent"))
         assert (present is None) == (absent is None)

@@ -1,0 +1,162 @@
+"""What readers get of a report: its document, its progress, its dates' per-user results.
+
+The document's shape is defined here once, as marshmallow schemas: `FiguresSchema` writes
+a finished report's figures onto its row (`finished_document`), and `ReportSchema`, the
+same fields and the report's state, is what the API answers (and documents in OpenAPI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields
+from sqlalchemy import func, select
+
+from ... import presence
+from ...extensions import db
+from ...models import CHUNK_DONE, REPORT_FAILED, REPORT_FINISHED, Report, ReportChunk
+from .encoding import columns, decode
+
+_DAY_ONLY = ("date", "school_day")
+_PERIOD_ONLY = ("start", "end", "counted_days")
+
+
+class BucketSchema(ma.Schema):
+    """One bucket: a day (`date`, `school_day`) or a week or month (`start`, `end`,
+    `counted_days`), with its figures (null without a counted day)."""
+
+    date = fields.Date(attribute="start", dump_only=True)
+    school_day = fields.Boolean()
+    start = fields.Date()
+    end = fields.Date()
+    counted_days = fields.Integer()
+    present = fields.Integer(allow_none=True)
+    absent = fields.Integer(allow_none=True)
+
+    @ma.post_dump(pass_original=True)
+    def _shape(self, data: dict[str, Any], bucket: presence.Bucket, **_: Any) -> dict[str, Any]:
+        unused = _PERIOD_ONLY if bucket.school_day is not None else _DAY_ONLY
+        return {k: v for k, v in data.items() if k not in unused}
+
+    @ma.pre_load
+    def _day(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "date" not in data:
+            return data
+        day = {k: v for k, v in data.items() if k != "date"}
+        return {**day, "start": data["date"], "end": data["date"]}
+
+    @ma.post_load
+    def _bucket(self, data: dict[str, Any], **_: Any) -> presence.Bucket:
+        return presence.Bucket(
+            data["start"],
+            data["end"],
+            data.get("school_day"),
+            data.get("counted_days"),
+            data["present"],
+            data["absent"],
+        )
+
+
+class FiguresSchema(ma.Schema):
+    """A report's figures, in docs/api.md's order (dumps a `presence.Report`)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # the stored document also holds what the dashboard reads
+
+    school_id = fields.Integer()
+    from_ = fields.Date(data_key="from", attribute="start")
+    to = fields.Date(attribute="end")
+    granularity = fields.String()
+    enrolled = fields.Integer()
+    presences = fields.Integer(allow_none=True)
+    absences = fields.Integer(allow_none=True)
+    buckets = fields.List(fields.Nested(BucketSchema))
+
+
+class ProgressSchema(ma.Schema):
+    done = fields.Integer()
+    total = fields.Integer()
+
+
+class ReportSchema(FiguresSchema):
+    """The report document: the figures once finished, else the progress (and the error
+    once failed)."""
+
+    report_id = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"enum": ["queued", "running", "finished", "failed"]}
+    )
+    generated_at = fields.DateTime(
+        format="%Y-%m-%dT%H:%M:%SZ", metadata={"description": "The instant the figures are as of"}
+    )
+    progress = fields.Nested(ProgressSchema)
+    error = fields.String()
+
+
+def finished_document(
+    figures: presence.Report,
+    stored: dict[dt.date, dict[str, list[Any]]],
+    days: dict[dt.date, presence.DayTotals],
+    enrolled: set[int],
+    today: dt.date,
+) -> dict[str, Any]:
+    """What a finished report's row stores: its figures, and for the dashboard the
+    per-user figures, each date's data quality and who is in school now."""
+    quality = [
+        {
+            "date": day.isoformat(),
+            "orphan_checkouts": sum(cols["orphan_checkouts"]),
+            "unclosed": sum(cols["unclosed"]),
+        }
+        for day, cols in sorted(stored.items())
+    ]
+    in_school_now = len(days[today].checked_in_now & enrolled) if today in days else 0
+    return {
+        **FiguresSchema().dump(figures),
+        "per_user": {str(uid): s.to_dict() for uid, s in figures.per_user.items()},
+        "quality": quality,
+        "in_school_now": in_school_now if figures.start <= today <= figures.end else None,
+    }
+
+
+def report_answer(report: Report) -> dict[str, Any]:
+    """What `ReportSchema` dumps for a report (by attribute names): its stored figures once
+    finished; else its status and progress, and its error once failed."""
+    answer: dict[str, Any] = {
+        "school_id": report.school_id,
+        "report_id": report.id,
+        "status": report.status,
+    }
+    if report.status == REPORT_FINISHED and report.result is not None:
+        answer.update(FiguresSchema().load(report.result))
+        answer["generated_at"] = report.now.astimezone(dt.UTC)
+        return answer
+    answer["progress"] = progress(report)
+    if report.status == REPORT_FAILED:
+        answer["error"] = report.error
+    return answer
+
+
+def progress(report: Report) -> dict[str, int]:
+    """Chunks done out of the total (the total is 0 until the report is planned)."""
+    done = db.session.scalar(
+        select(func.count())
+        .select_from(ReportChunk)
+        .where(ReportChunk.report_id == report.id, ReportChunk.status == CHUNK_DONE)
+    )
+    return {"done": done or 0, "total": report.chunks_total}
+
+
+def stored_results(report_id: str) -> dict[dt.date, dict[str, list[Any]]]:
+    """Each date's stored per-user results of a report, by column (in one query)."""
+    rows = db.session.execute(
+        select(ReportChunk.day, ReportChunk.results).where(ReportChunk.report_id == report_id)
+    )
+    return {day: columns(results) for day, results in rows}
+
+
+def day_results(report_id: str) -> dict[dt.date, dict[int, presence.DayResult]]:
+    """The per-user results of each date of a report's chunks (in one query; no sessions)."""
+    return {day: decode(day, cols) for day, cols in stored_results(report_id).items()}

@@ -1,0 +1,63 @@
+"""Entry points into the presence rules that only the tests use: one user's day, one
+date's results from events or from rows, and a report's figures as the API writes them.
+
+The service pairs a date's rows with `presence.day_table`; these give the same figures as
+DayResults (sessions included), which the rules' tests and the oracle compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from attendance import presence
+from attendance.presence import DayResult, Event, Row, Rules
+from attendance.services.reports.reading import BucketSchema, FiguresSchema
+
+
+def pair_day(
+    user_id: int, events: Iterable[Event], day: date, rules: Rules, now: datetime
+) -> DayResult:
+    """Pair one user's events of one local date and decide presence (rules 2 and 3)."""
+    now_utc = presence._utc(now, "now")
+    rows = [
+        (user_id, presence._utc(e.timestamp), e.id, e.type)
+        for d, e in presence._counted_events(events, rules, now_utc)
+        if d == day and e.user_id == user_id
+    ]
+    today = presence.local_date(now_utc, rules.timezone)
+    found = presence._results(rows, day, today, rules, now_utc, keep_sessions=True)
+    if user_id in found:
+        return found[user_id]
+    return DayResult(user_id, day, timedelta(), False, False, 0, 0, (), None)
+
+
+def day_results(
+    events: Iterable[Event], day: date, rules: Rules, now: datetime
+) -> dict[int, DayResult]:
+    """Per-user results of one local date, for users with counted events on it."""
+    rows = ((e.user_id, e.timestamp, e.id, e.type) for e in events)
+    return day_results_rows(rows, day, rules, now, keep_sessions=True)
+
+
+def day_results_rows(
+    rows: Iterable[Row], day: date, rules: Rules, now: datetime, keep_sessions: bool = False
+) -> dict[int, DayResult]:
+    """day_results over database rows (user_id, timestamp, id, type) in any order; rows of
+    other dates and after now are left out. Without keep_sessions, results carry no
+    session list."""
+    now_utc = presence._utc(now, "now")
+    today = presence.local_date(now_utc, rules.timezone)
+    mine = presence._rows_of(rows, day, rules, now_utc)
+    return presence._results(mine, day, today, rules, now_utc, keep_sessions)
+
+
+def report_dict(report: presence.Report) -> dict[str, Any]:
+    """A report's figures as the API answers them (and the report row stores them)."""
+    return FiguresSchema().dump(report)
+
+
+def bucket_dict(bucket: presence.Bucket) -> dict[str, Any]:
+    """One bucket as the API answers it."""
+    return BucketSchema().dump(bucket)
