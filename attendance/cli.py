@@ -44,7 +44,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
     elif workers:
-        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        grace = _stop_grace()
         children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
         children.start()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -123,7 +123,7 @@ def worker_command(
             metrics.serve_worker_metrics(app, metrics_host, metrics_port, path)
         extra = [a for q in queues for a in ("--queues", q)]
         extra += ["--reaper-interval", str(reaper_interval)]
-        grace = current_app.config["REPORT_CHUNK_TIMEOUT"] + 30
+        grace = _stop_grace()
         supervise(Children(count, extra, grace=grace))
         return
     if metrics_port is not None:
@@ -147,3 +147,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)
+
+
+def _stop_grace() -> int:
+    """Seconds a stopping worker gets to finish its chunk: the chunk's own timeout, and some."""
+    return int(current_app.config["REPORT_CHUNK_TIMEOUT"]) + 30

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ... import clock, presence
+from ...config import Config
 from ...extensions import db
 from ...models import REPORT_FAILED, REPORT_QUEUED, REPORT_RUNNING, DayVersion, Report, School
 
@@ -39,21 +40,24 @@ IN_FLIGHT = (REPORT_QUEUED, REPORT_RUNNING)
 
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline's knobs, from the app config (see `settings_from`)."""
+    """The pipeline's knobs, from the app config (see `settings_from`); the defaults are
+    `Config`'s, their one home."""
 
-    chunk_timeout: int = 60  # seconds a chunk job may run
-    lease_grace: int = 10  # seconds past the timeout before a running chunk counts as lost
-    chunk_attempts: int = 3  # tries per chunk, failures and lost workers together
-    deadline: int = 900  # seconds after which an unfinished report fails
+    chunk_timeout: int = Config.REPORT_CHUNK_TIMEOUT  # seconds a chunk job may run
+    # seconds past the timeout before a running chunk counts as lost
+    lease_grace: int = Config.REPORT_LEASE_GRACE
+    # tries per chunk, failures and lost workers together
+    chunk_attempts: int = Config.REPORT_CHUNK_ATTEMPTS
+    deadline: int = Config.REPORT_DEADLINE  # seconds after which an unfinished report fails
 
 
 def settings_from(config: Any) -> Settings:
-    """Read the pipeline settings from a Flask config mapping."""
+    """Read the pipeline settings from a Flask config mapping (missing ones: the defaults)."""
     return Settings(
-        chunk_timeout=int(config.get("REPORT_CHUNK_TIMEOUT", 60)),
-        lease_grace=int(config.get("REPORT_LEASE_GRACE", 10)),
-        chunk_attempts=int(config.get("REPORT_CHUNK_ATTEMPTS", 3)),
-        deadline=int(config.get("REPORT_DEADLINE", 900)),
+        chunk_timeout=int(config.get("REPORT_CHUNK_TIMEOUT", Settings.chunk_timeout)),
+        lease_grace=int(config.get("REPORT_LEASE_GRACE", Settings.lease_grace)),
+        chunk_attempts=int(config.get("REPORT_CHUNK_ATTEMPTS", Settings.chunk_attempts)),
+        deadline=int(config.get("REPORT_DEADLINE", Settings.deadline)),
     )
 
 

@@ -116,7 +116,7 @@ def create_report(
     end: dt.date,
     granularity: str,
     now: dt.datetime,
-    deadline: int = 900,
+    deadline: int = Settings.deadline,
 ) -> tuple[Report, bool]:
     """A report for the request, and whether it is new (False: shared or already finished)."""
     validate_range(start, end, granularity)
