@@ -1,0 +1,276 @@
+"""Property tests of school life (marks, enrolments, day_end, late_after, per-user figures):
+attendance.presence against the naive oracle, on the scenarios of the other property tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attendance import presence as p
+from tests.unit import oracle
+from tests.unit.test_presence_properties import ORACLE_SETTINGS, ZONES, scenarios, transitions
+
+LIFE_SETTINGS = settings(ORACLE_SETTINGS, max_examples=250)
+
+
+def walls_near_changes(tz: str, days: list[date]) -> list[time]:
+    """Whole-minute wall times around each clock change on days: inside the repeated or
+    skipped hour, and on either side of it."""
+    z = ZoneInfo(tz)
+    walls = []
+    for change in transitions(tz):
+        before = (change - timedelta(microseconds=1)).astimezone(z)
+        after = change.astimezone(z)
+        if before.date() in days or after.date() in days:
+            for local in (before, after):
+                for minutes in (-61, -30, -1, 0, 1, 15, 30, 59, 60, 61, 90):
+                    wall = (
+                        local.replace(second=0, microsecond=0) + timedelta(minutes=minutes)
+                    ).time()
+                    walls.append(wall)
+    return walls
+
+
+@st.composite
+def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A scenario of the other property tests, with enrolments, a mark history, day_end,
+    late_after and the chronic thresholds."""
+    sc = draw(scenarios())
+    window: list[date] = sc["window"]
+    rules: p.Rules = sc["rules"]
+    around = [window[0] - timedelta(days=1), *window, window[-1] + timedelta(days=1)]
+    near = walls_near_changes(rules.timezone, around)
+
+    def wall() -> time | None:
+        kind = draw(st.sampled_from(["off", "grid", "any", "near"] if near else ["off", "grid"]))
+        if kind == "off":
+            return None
+        if kind == "grid":  # on the events' grid: sessions open exactly at it
+            return time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
+        if kind == "near":
+            return draw(st.sampled_from(near))
+        return time(draw(st.integers(0, 23)), draw(st.integers(0, 59)))
+
+    users = sorted({e.user_id for e in sc["events"]} | set(sc["enrolled"]))
+    span_end = st.one_of(st.none(), st.sampled_from(around))
+    spans = st.lists(st.tuples(span_end, span_end), max_size=3)  # gaps, moves, empty spans
+    enrolments: dict[int, list[p.Span]] | None = None
+    if draw(st.booleans()):
+        enrolments = {}
+        for u in users:
+            if draw(st.booleans()):
+                enrolments[u] = draw(spans)
+
+    # Marks recorded at a few instants, so that ties fall to the sequence; dressed in
+    # other offsets, so that only the instant may order them.
+    moments = [datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=draw(st.integers(0, 5)))]
+    moments += [moments[0] + timedelta(hours=1), moments[0] - timedelta(microseconds=1)]
+    n = draw(st.integers(0, 12))
+    sequences = draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n, unique=True))
+    marks = []
+    for sequence in sequences:
+        status = draw(st.sampled_from(p.MARK_STATUSES))
+        offset = timezone(timedelta(hours=draw(st.integers(-12, 14))))
+        marks.append(
+            p.Mark(
+                user_id=draw(st.sampled_from(users)),
+                day=draw(st.sampled_from(around)),
+                status=status,
+                recorded_at=draw(st.sampled_from(moments)).astimezone(offset),
+                sequence=sequence,
+                excused=status == p.ABSENT and draw(st.booleans()),
+                reason=draw(st.sampled_from(["ill", "gate reader down", "trip"])),
+            )
+        )
+    rules = dataclasses.replace(
+        rules,
+        day_end=wall(),
+        late_after=wall(),
+        chronic_ratio=Decimal(draw(st.integers(0, 120))) / 100,
+        chronic_min_days=draw(st.integers(0, 6)),
+    )
+    return {**sc, "rules": rules, "enrolments": enrolments, "marks": marks, "users": users}
+
+
+def hm(wall: time | None) -> tuple[int, int] | None:
+    return None if wall is None else (wall.hour, wall.minute)
+
+
+def oracle_of(sc: dict[str, Any]) -> Any:
+    rules: p.Rules = sc["rules"]
+    return oracle.oracle_school_report(
+        sc["events"],
+        sc["enrolled"],
+        sc["start"],
+        sc["end"],
+        sc["granularity"],
+        rules.timezone,
+        set(rules.school_days),
+        set(rules.closures),
+        rules.min_daily_hours,
+        rules.period_ratio,
+        sc["now"],
+        sc["enrolments"],
+        sc["marks"],
+        hm(rules.day_end),
+        hm(rules.late_after),
+        rules.chronic_ratio,
+        rules.chronic_min_days,
+    )
+
+
+def session_us(s: p.Session) -> tuple[int, int | None]:
+    return oracle.to_us(s.start), None if s.end is None else oracle.to_us(s.end)
+
+
+@LIFE_SETTINGS
+@given(life_scenarios())
+def test_pairing_with_day_end_matches_the_oracle(sc: dict[str, Any]) -> None:
+    rules: p.Rules = sc["rules"]
+    evs = oracle.convert(sc["events"])
+    now_us = oracle.to_us(sc["now"])
+    rows = [(e.user_id, e.timestamp, e.id, e.type) for e in sc["events"]]
+    for day in sc["window"]:
+        day_end_us = None
+        if rules.day_end is not None:
+            day_end_us = oracle.oracle_wall_instant_us(
+                day, rules.day_end.hour, rules.day_end.minute, rules.timezone
+            )
+        results = p.day_results(sc["events"], day, rules, sc["now"])
+        assert p.day_table(rows[::-1], day, rules, sc["now"]) == p.DayTable.of(results)
+        for user in {e.user_id for e in evs}:
+            got = p.pair_day(user, sc["events"], day, rules, sc["now"])
+            want = oracle.oracle_day(
+                evs, user, day, rules.timezone, now_us, rules.min_daily_hours, day_end_us
+            )
+            assert got.total == timedelta(microseconds=want.total_us)
+            assert (got.present, got.checked_in_now) == (want.present, want.checked_in_now)
+            assert (got.unclosed, got.auto_closed) == (want.unclosed, want.auto_closed)
+            assert got.orphan_checkouts == want.orphan_checkouts
+            assert [session_us(s) for s in got.sessions] == want.sessions
+            if user in results:
+                assert results[user] == got
+            assert p.DayResult.from_dict(json.loads(json.dumps(got.to_dict()))) == got
+
+
+@LIFE_SETTINGS
+@given(life_scenarios())
+def test_school_life_report_matches_the_oracle(sc: dict[str, Any]) -> None:
+    rules: p.Rules = sc["rules"]
+    start, end, granularity, now = sc["start"], sc["end"], sc["granularity"], sc["now"]
+    days = {d: p.day_results(sc["events"], d, rules, now) for d in sc["window"]}
+    report = p.aggregate(
+        sc["enrolled"], days, start, end, granularity, rules, now, sc["enrolments"], sc["marks"]
+    )
+    want, want_users, want_days = oracle_of(sc)
+    assert json.loads(json.dumps(report.to_dict(school_life=True))) == want
+    got_users = {u: s.to_dict(school_life=True) for u, s in report.per_user.items()}
+    for summary in got_users.values():
+        del summary["seconds"]
+    assert got_users == want_users
+
+    # The pipeline's path: database rows -> day_table -> stored columns -> day_facts (each
+    # date on its own, with that date's marks only) -> JSON -> combine.
+    rows = [(e.user_id, e.timestamp, e.id, e.type) for e in sc["events"]]
+    facts = {}
+    for d in oracle.all_dates(start, end):
+        table = p.day_table(rows, d, rules, now)
+        own_marks = [m for m in sc["marks"] if m.day == d]
+        f = p.day_facts(
+            d, p.DayTotals.of_table(table), sc["enrolled"], rules, now, sc["enrolments"], own_marks
+        )
+        facts[d] = p.DayFacts.from_dict(json.loads(json.dumps(f.to_dict())))
+        life = want_days[d]
+        assert f.enrolled == {u for u, x in life.items() if x.enrolled}
+        assert f.present == {u for u, x in life.items() if x.enrolled and x.present}
+        assert f.excused == {u for u, x in life.items() if x.enrolled and x.excused}
+        if rules.late_after is None:
+            assert f.late is None
+        else:
+            assert f.late == {u for u, x in life.items() if x.enrolled and x.late}
+    assert p.combine(facts, start, end, granularity, rules, now) == report
+
+    # Every counted user is present or absent: present + absent == enrolled.
+    doc = report.to_dict(school_life=True)
+    for bucket in [doc, *doc["buckets"]]:
+        present = bucket.get("presences", bucket.get("present"))
+        absent = bucket.get("absences", bucket.get("absent"))
+        assert (present is None) == (absent is None) == (bucket["enrolled"] is None)
+        if present is not None:
+            assert present + absent == bucket["enrolled"]
+    assert doc["chronic"] == sum(bool(s.chronic) for s in report.per_user.values())
+    if report.counted_users is not None and start != end:
+        assert report.counted_users == sum(s.counted_days > 0 for s in report.per_user.values())
+
+
+@LIFE_SETTINGS
+@given(life_scenarios())
+def test_without_school_life_inputs_the_figures_are_as_before(sc: dict[str, Any]) -> None:
+    # No enrolments, marks, day_end or late_after: the figures of sections 1 to 6 as they were.
+    rules = dataclasses.replace(sc["rules"], day_end=None, late_after=None)
+    start, end, granularity, now = sc["start"], sc["end"], sc["granularity"], sc["now"]
+    days = {d: p.day_results(sc["events"], d, rules, now) for d in sc["window"]}
+    report = p.aggregate(sc["enrolled"], days, start, end, granularity, rules, now)
+    want, _ = oracle.oracle_report(
+        sc["events"],
+        sc["enrolled"],
+        start,
+        end,
+        granularity,
+        rules.timezone,
+        set(rules.school_days),
+        set(rules.closures),
+        rules.min_daily_hours,
+        rules.period_ratio,
+        now,
+    )
+    assert json.loads(json.dumps(report.to_dict())) == want
+    life = p.aggregate(sc["enrolled"], days, start, end, granularity, rules, now, None, [])
+    assert life == report
+
+
+@settings(ORACLE_SETTINGS, max_examples=150)
+@given(st.sampled_from(ZONES), st.data())
+def test_wall_instant_matches_a_minute_walk(tz: str, data: st.DataObject) -> None:
+    # Often on the very days the clocks change, at wall times they skip or repeat.
+    changes = transitions(tz)
+    if changes and data.draw(st.booleans()):
+        change = data.draw(st.sampled_from(changes))
+        day = change.astimezone(ZoneInfo(tz)).date() + timedelta(days=data.draw(st.integers(-1, 1)))
+        wall = data.draw(st.sampled_from(walls_near_changes(tz, [day]) or [time(0)]))
+    else:
+        day = data.draw(st.dates(date(2020, 1, 1), date(2030, 12, 31)))
+        wall = time(data.draw(st.integers(0, 23)), data.draw(st.integers(0, 59)))
+    got = p.wall_instant(day, wall, tz)
+    assert oracle.to_us(got) == oracle.oracle_wall_instant_us(day, wall.hour, wall.minute, tz)
+    assert got.tzinfo is UTC
+
+
+@settings(ORACLE_SETTINGS, max_examples=300)
+@given(
+    st.integers(0, 60),
+    st.integers(0, 60),
+    st.integers(0, 100).map(lambda n: Decimal(n) / 100),
+    st.integers(0, 30),
+)
+def test_chronically_absent_compares_exactly(a: int, b: int, ratio: Decimal, min_days: int) -> None:
+    absent, counted = min(a, b), max(a, b)
+    got = p.chronically_absent(absent, counted, ratio, min_days)
+    if counted == 0:
+        assert got is None
+    else:
+        assert got == oracle.chronic_by_decimal(absent, counted, ratio, min_days)
+
+
+@settings(ORACLE_SETTINGS, max_examples=300)
+@given(st.lists(st.booleans(), max_size=30))
+def test_absence_streak_is_the_trailing_run_of_absences(flags: list[bool]) -> None:
+    streak = p.absence_streak(flags)
+    assert streak == len(flags) - len("".join("P" if f else "A" for f in flags).rstrip("A"))
