@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -289,6 +290,7 @@ def oracle_day_bounds(day: date, tz: str) -> tuple[datetime, datetime] | None:
 # --- school life: marks, enrolments, day_end, late_after, per-user figures -----------------
 
 
+@cache  # the walk is slow; its answer never changes
 def oracle_wall_instant_us(day: date, hour: int, minute: int, tz: str) -> int:
     """The instant of the wall time hour:minute on day, by walking whole minutes.
 

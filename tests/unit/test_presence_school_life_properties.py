@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from attendance import presence as p
@@ -48,17 +48,47 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     around = [window[0] - timedelta(days=1), *window, window[-1] + timedelta(days=1)]
     near = walls_near_changes(rules.timezone, around)
 
+    # More events on the window's dates, on a quarter-hour grid of local wall time.
+    z = ZoneInfo(rules.timezone)
+    users = sorted({e.user_id for e in sc["events"]} | set(sc["enrolled"])) or [1]
+    extra = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(users),
+                st.sampled_from(window),
+                st.sampled_from([p.CHECKIN, p.CHECKOUT]),
+                st.integers(0, 95),
+            ),
+            max_size=20,
+        )
+    )
+    events = sc["events"] + [
+        p.Event(20_000 + i, u, kind, datetime.combine(d, time(q // 4, q % 4 * 15), tzinfo=z))
+        for i, (u, d, kind, q) in enumerate(extra)
+    ]
+    # The wall time of each user's first check-in of each date (it always opens a session):
+    # drawn as day_end or late_after, a session then opens exactly at it.
+    first: dict[tuple[int, date], datetime] = {}
+    for e in events:
+        if e.type == p.CHECKIN:
+            local = e.timestamp.astimezone(z)
+            key = (e.user_id, local.date())
+            first[key] = min(first.get(key, local), local)
+    exact = sorted({t.time().replace(second=0, microsecond=0) for t in first.values()})
+    kinds = ["off", "grid", "any"] + ["near"] * 2 * bool(near) + ["event"] * 2 * bool(exact)
+
     def wall() -> time | None:
-        kind = draw(st.sampled_from(["off", "grid", "any", "near"] if near else ["off", "grid"]))
+        kind = draw(st.sampled_from(kinds))
         if kind == "off":
             return None
+        if kind == "event":
+            return draw(st.sampled_from(exact))
         if kind == "grid":  # on the events' grid: sessions open exactly at it
             return time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
         if kind == "near":
             return draw(st.sampled_from(near))
         return time(draw(st.integers(0, 23)), draw(st.integers(0, 59)))
 
-    users = sorted({e.user_id for e in sc["events"]} | set(sc["enrolled"]))
     span_end = st.one_of(st.none(), st.sampled_from(around))
     spans = st.lists(st.tuples(span_end, span_end), max_size=3)  # gaps, moves, empty spans
     enrolments: dict[int, list[p.Span]] | None = None
@@ -81,7 +111,7 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         marks.append(
             p.Mark(
                 user_id=draw(st.sampled_from(users)),
-                day=draw(st.sampled_from(around)),
+                day=draw(st.sampled_from(around if draw(st.booleans()) else window)),
                 status=status,
                 recorded_at=draw(st.sampled_from(moments)).astimezone(offset),
                 sequence=sequence,
@@ -89,14 +119,37 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 reason=draw(st.sampled_from(["ill", "gate reader down", "trip"])),
             )
         )
+    # The other scenarios rarely have counted days (few school days, now often before the
+    # window); per-user figures need many: often every day a school day and now late.
+    school_days = draw(
+        st.sampled_from([rules.school_days, frozenset(range(1, 8)), frozenset(range(1, 6))])
+    )
+    now = sc["now"]
+    when = draw(st.sampled_from(["as drawn", "after", "last day"]))
+    if when == "after":
+        now = datetime.combine(window[-1] + timedelta(days=2), time(), tzinfo=z)
+    elif when == "last day":  # today is the last date: before and after day_end
+        wall_now = time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
+        now = datetime.combine(window[-1], wall_now, tzinfo=z)
+    enrolled = sc["enrolled"] or (users if draw(st.integers(0, 4)) else [])
     rules = dataclasses.replace(
         rules,
+        school_days=school_days,
         day_end=wall(),
         late_after=wall(),
         chronic_ratio=Decimal(draw(st.integers(0, 120))) / 100,
         chronic_min_days=draw(st.integers(0, 6)),
     )
-    return {**sc, "rules": rules, "enrolments": enrolments, "marks": marks, "users": users}
+    return {
+        **sc,
+        "rules": rules,
+        "events": events,
+        "now": now,
+        "enrolled": enrolled,
+        "enrolments": enrolments,
+        "marks": marks,
+        "users": users,
+    }
 
 
 def hm(wall: time | None) -> tuple[int, int] | None:
@@ -196,6 +249,15 @@ def test_school_life_report_matches_the_oracle(sc: dict[str, Any]) -> None:
         else:
             assert f.late == {u for u, x in life.items() if x.enrolled and x.late}
     assert p.combine(facts, start, end, granularity, rules, now) == report
+    # What the draws reached (pytest --hypothesis-show-statistics).
+    event("auto-closed", str(any(f.auto_closed for f in facts.values())))
+    event("late", str(any(f.late for f in facts.values())))
+    event("excused", str(any(f.excused for f in facts.values())))
+    event("chronic", str(report.chronic > 0))
+    event("absence streak", str(any(s.absence_streak for s in report.per_user.values())))
+    event("not enrolled", str(any(f.enrolled != set(sc["enrolled"]) for f in facts.values())))
+    clearing = any(m.status == p.CLEARED for m in sc["marks"])
+    event("a clearing", str(clearing))
 
     # Every counted user is present or absent: present + absent == enrolled.
     doc = report.to_dict(school_life=True)
@@ -234,6 +296,37 @@ def test_without_school_life_inputs_the_figures_are_as_before(sc: dict[str, Any]
     assert json.loads(json.dumps(report.to_dict())) == want
     life = p.aggregate(sc["enrolled"], days, start, end, granularity, rules, now, None, [])
     assert life == report
+
+
+@settings(ORACLE_SETTINGS, max_examples=200)
+@given(st.sampled_from([z for z in ZONES if transitions(z)]), st.data())
+def test_day_end_on_clock_change_days_matches_the_oracle(tz: str, data: st.DataObject) -> None:
+    # day_end inside or next to the hour a clock change skips or repeats, sessions opening
+    # before, inside and after it, and now before, at and after day_end.
+    z = ZoneInfo(tz)
+    change = data.draw(st.sampled_from(transitions(tz)))
+    day = (
+        (change + timedelta(microseconds=data.draw(st.sampled_from([-1, 0])))).astimezone(z).date()
+    )
+    wall = data.draw(st.sampled_from(walls_near_changes(tz, [day])))
+    rules = p.Rules(timezone=tz, day_end=wall)
+    minutes = st.integers(-300, 300).map(lambda m: change + timedelta(minutes=m))
+    kinds = st.sampled_from([p.CHECKIN, p.CHECKOUT])
+    drafts = data.draw(st.lists(st.tuples(kinds, minutes), min_size=1, max_size=4))
+    events = [p.Event(i, 1, kind, t) for i, (kind, t) in enumerate(drafts, 1)]
+    now = data.draw(st.one_of(minutes, st.just(change + timedelta(days=2))))
+    got = p.pair_day(1, events, day, rules, now)
+    day_end_us = oracle.oracle_wall_instant_us(day, wall.hour, wall.minute, tz)
+    want = oracle.oracle_day(
+        oracle.convert(events), 1, day, tz, oracle.to_us(now), rules.min_daily_hours, day_end_us
+    )
+    assert got.total == timedelta(microseconds=want.total_us)
+    assert (got.checked_in_now, got.unclosed, got.auto_closed) == (
+        want.checked_in_now,
+        want.unclosed,
+        want.auto_closed,
+    )
+    assert [session_us(s) for s in got.sessions] == want.sessions
 
 
 @settings(ORACLE_SETTINGS, max_examples=150)
