@@ -43,8 +43,15 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     """A scenario of the other property tests, with enrolments, a mark history, day_end,
     late_after and the chronic thresholds."""
     sc = draw(scenarios())
-    window: list[date] = sc["window"]
     rules: p.Rules = sc["rules"]
+    # Longer ranges than the other scenarios' (per-user figures need several counted days),
+    # often the whole window.
+    window: list[date] = sc["window"]
+    window = window + [window[-1] + timedelta(days=k + 1) for k in range(draw(st.integers(0, 9)))]
+    start = draw(st.sampled_from(window))
+    end = draw(st.sampled_from([d for d in window if d >= start]))
+    if draw(st.booleans()):
+        start, end = window[0], window[-1]
     around = [window[0] - timedelta(days=1), *window, window[-1] + timedelta(days=1)]
     near = walls_near_changes(rules.timezone, around)
 
@@ -66,6 +73,11 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         p.Event(20_000 + i, u, kind, datetime.combine(d, time(q // 4, q % 4 * 15), tzinfo=z))
         for i, (u, d, kind, q) in enumerate(extra)
     ]
+    # Whole school days (07:00 to 16:30), so that users are often present by time.
+    full = draw(st.lists(st.tuples(st.sampled_from(users), st.sampled_from(window)), max_size=25))
+    for i, (u, d) in enumerate(full):
+        events.append(p.Event(30_000 + 2 * i, u, p.CHECKIN, datetime.combine(d, time(7), z)))
+        events.append(p.Event(30_001 + 2 * i, u, p.CHECKOUT, datetime.combine(d, time(16, 30), z)))
     # The wall time of each user's first check-in of each date (it always opens a session):
     # drawn as day_end or late_after, a session then opens exactly at it.
     first: dict[tuple[int, date], datetime] = {}
@@ -90,19 +102,20 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         return time(draw(st.integers(0, 23)), draw(st.integers(0, 59)))
 
     span_end = st.one_of(st.none(), st.sampled_from(around))
-    spans = st.lists(st.tuples(span_end, span_end), max_size=3)  # gaps, moves, empty spans
+    # open ends, gaps, moves away and back, spans that cover no date, no span at all
+    spans = st.lists(st.tuples(span_end, span_end), max_size=3)
     enrolments: dict[int, list[p.Span]] | None = None
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)):
         enrolments = {}
         for u in users:
-            if draw(st.booleans()):
+            if draw(st.integers(0, 3)):
                 enrolments[u] = draw(spans)
 
     # Marks recorded at a few instants, so that ties fall to the sequence; dressed in
     # other offsets, so that only the instant may order them.
     moments = [datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=draw(st.integers(0, 5)))]
     moments += [moments[0] + timedelta(hours=1), moments[0] - timedelta(microseconds=1)]
-    n = draw(st.integers(0, 12))
+    n = draw(st.integers(0, 24))
     sequences = draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n, unique=True))
     marks = []
     for sequence in sequences:
@@ -124,14 +137,6 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     school_days = draw(
         st.sampled_from([rules.school_days, frozenset(range(1, 8)), frozenset(range(1, 6))])
     )
-    now = sc["now"]
-    when = draw(st.sampled_from(["as drawn", "after", "last day"]))
-    if when == "after":
-        now = datetime.combine(window[-1] + timedelta(days=2), time(), tzinfo=z)
-    elif when == "last day":  # today is the last date: before and after day_end
-        wall_now = time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
-        now = datetime.combine(window[-1], wall_now, tzinfo=z)
-    enrolled = sc["enrolled"] or (users if draw(st.integers(0, 4)) else [])
     rules = dataclasses.replace(
         rules,
         school_days=school_days,
@@ -140,9 +145,24 @@ def life_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         chronic_ratio=Decimal(draw(st.integers(0, 120))) / 100,
         chronic_min_days=draw(st.integers(0, 6)),
     )
+    now = sc["now"]
+    when = draw(st.sampled_from(["as drawn", "after", "last day", "day_end"]))
+    if when == "after":
+        now = datetime.combine(window[-1] + timedelta(days=2), time(), tzinfo=z)
+    elif when == "last day":  # today is the last date: before and after day_end
+        wall_now = time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 30, 45])))
+        now = datetime.combine(window[-1], wall_now, tzinfo=z)
+    elif when == "day_end" and rules.day_end is not None:  # exactly at today's day_end
+        hour, minute = rules.day_end.hour, rules.day_end.minute
+        end_us = oracle.oracle_wall_instant_us(window[-1], hour, minute, rules.timezone)
+        now = oracle.from_us(end_us)
+    enrolled = sc["enrolled"] or (users if draw(st.integers(0, 4)) else [])
     return {
         **sc,
         "rules": rules,
+        "window": window,
+        "start": start,
+        "end": end,
         "events": events,
         "now": now,
         "enrolled": enrolled,
@@ -272,6 +292,76 @@ def test_school_life_report_matches_the_oracle(sc: dict[str, Any]) -> None:
         assert report.counted_users == sum(s.counted_days > 0 for s in report.per_user.values())
 
 
+@st.composite
+def attendance_grids(draw: st.DrawFn) -> dict[str, Any]:
+    """Long ranges where marks alone decide each user's days: sections 4, 5 and 8 over
+    many counted days, with enrolment spans cutting each user's own."""
+    first = draw(st.dates(date(2024, 1, 1), date(2026, 12, 1)))
+    length = draw(st.integers(1, 40))
+    dates = [first + timedelta(days=i) for i in range(length)]
+    users = list(range(1, draw(st.integers(1, 5)) + 1))
+    ends = st.one_of(st.none(), st.sampled_from(dates))
+    enrolments = {u: draw(st.lists(st.tuples(ends, ends), max_size=2)) for u in users}
+    marks = [
+        p.Mark(u, d, draw(st.sampled_from([p.PRESENT, p.ABSENT])), NOON, i)
+        for i, (u, d) in enumerate((u, d) for u in users for d in dates)
+        if draw(st.integers(0, 4))  # the others are absent by time: no events
+    ]
+    rules = p.Rules(
+        school_days=draw(st.sampled_from([frozenset(range(1, 6)), frozenset(range(1, 8))])),
+        period_ratio=draw(st.sampled_from([Decimal("0.5"), Decimal("0.8"), Decimal("0.6")])),
+        chronic_ratio=Decimal(draw(st.integers(0, 100))) / 100,
+        chronic_min_days=draw(st.integers(0, 15)),
+    )
+    last_today = dates[-1] + timedelta(days=1)
+    today = draw(st.sampled_from([*dates, last_today]))
+    return {
+        "users": users,
+        "enrolments": enrolments,
+        "marks": marks,
+        "rules": rules,
+        "now": datetime.combine(today, time(12), UTC),
+        "start": first,
+        "end": dates[-1],
+        "granularity": draw(st.sampled_from(p.GRANULARITIES)),
+    }
+
+
+NOON = datetime(2020, 1, 1, 12, tzinfo=UTC)
+
+
+@LIFE_SETTINGS
+@given(attendance_grids())
+def test_per_user_figures_over_long_ranges_match_the_oracle(g: dict[str, Any]) -> None:
+    rules: p.Rules = g["rules"]
+    args = (g["start"], g["end"], g["granularity"], rules, g["now"])
+    report = p.aggregate(g["users"], {}, *args, g["enrolments"], g["marks"])
+    want, want_users, _ = oracle.oracle_school_report(
+        [],
+        g["users"],
+        g["start"],
+        g["end"],
+        g["granularity"],
+        "UTC",
+        set(rules.school_days),
+        set(),
+        rules.min_daily_hours,
+        rules.period_ratio,
+        g["now"],
+        g["enrolments"],
+        g["marks"],
+        None,
+        None,
+        rules.chronic_ratio,
+        rules.chronic_min_days,
+    )
+    assert report.to_dict(school_life=True) == want
+    got_users = {u: s.to_dict(school_life=True) for u, s in report.per_user.items()}
+    for summary in got_users.values():
+        del summary["seconds"]
+    assert got_users == want_users
+
+
 @LIFE_SETTINGS
 @given(life_scenarios())
 def test_without_school_life_inputs_the_figures_are_as_before(sc: dict[str, Any]) -> None:
@@ -314,9 +404,10 @@ def test_day_end_on_clock_change_days_matches_the_oracle(tz: str, data: st.DataO
     kinds = st.sampled_from([p.CHECKIN, p.CHECKOUT])
     drafts = data.draw(st.lists(st.tuples(kinds, minutes), min_size=1, max_size=4))
     events = [p.Event(i, 1, kind, t) for i, (kind, t) in enumerate(drafts, 1)]
-    now = data.draw(st.one_of(minutes, st.just(change + timedelta(days=2))))
-    got = p.pair_day(1, events, day, rules, now)
     day_end_us = oracle.oracle_wall_instant_us(day, wall.hour, wall.minute, tz)
+    exactly = oracle.from_us(day_end_us) + timedelta(microseconds=data.draw(st.integers(-1, 1)))
+    now = data.draw(st.sampled_from([data.draw(minutes), change + timedelta(days=2), exactly]))
+    got = p.pair_day(1, events, day, rules, now)
     want = oracle.oracle_day(
         oracle.convert(events), 1, day, tz, oracle.to_us(now), rules.min_daily_hours, day_end_us
     )
