@@ -1,14 +1,4 @@
-"""The presence rules of spec/presence.md as pure functions: no I/O, no clock.
-
-Two steps, as the report pipeline runs them:
-
-- per local date: `day_table` (or `day_results*`) pairs the date's events (sections 1, 2
-  and 7's `day_end`); `day_facts` then decides, for the users who may be counted, who is
-  enrolled (section 5), present (section 3, marks included), excused and late (section 7);
-- over the range: `combine` turns each date's `DayFacts` into buckets, per-user figures
-  (section 8) and the overall figure. `aggregate` runs both for callers that hold every
-  date's pairing in memory.
-"""
+"""The presence rules of spec/presence.md as pure functions: no I/O, no clock."""
 
 from __future__ import annotations
 
@@ -780,6 +770,13 @@ def mark_problem(
 
 
 # --- one date decided: day_facts -----------------------------------------------------------
+# The rules run in two steps, as the report pipeline runs them:
+# - per local date: day_table pairs the date's events (sections 1, 2 and 7's day_end);
+#   day_facts then decides, for the users who may be counted, who is enrolled (section 5),
+#   present (section 3, marks included), excused and late (section 7);
+# - over the range: combine turns each date's DayFacts into buckets, per-user figures
+#   (section 8) and the overall figure.
+# aggregate runs both for callers that hold every date's pairing in memory.
 
 
 @dataclass(frozen=True, slots=True)
