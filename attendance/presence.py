@@ -919,8 +919,10 @@ def day_facts(
         by_time = {u for u, us in totals.total_us.items() if _enough(us, threshold)}
     in_now = totals.checked_in_now if day == today else frozenset()
     by_time |= in_now
-    marked_present = {u for u, m in marked.items() if m.status == PRESENT}
-    present = (by_time - marked.keys() | marked_present) & enrolled
+    present = by_time & enrolled
+    if marked:
+        marked_present = {u for u, m in marked.items() if m.status == PRESENT}
+        present = (present - marked.keys() | marked_present) & enrolled
     excused = {u for u, m in marked.items() if m.excused} & enrolled
 
     late: frozenset[int] | None = None
@@ -1081,7 +1083,8 @@ def combine(
     with_late = rules.late_after is not None
     if with_late and any(f.late is None for f in facts.values()):
         raise ValueError("these rules have late_after: DayFacts without late cannot serve")
-    users = frozenset().union(*(f.enrolled for f in facts.values()))
+    # A set of the dates' sets first: without enrolments every date shares one.
+    users = frozenset().union(*{f.enrolled for f in facts.values()})
     time_us = dict.fromkeys(users, 0)  # each user's time over the range, up to today
     for d, f in facts.items():
         if d <= today:
@@ -1090,6 +1093,7 @@ def combine(
                     time_us[u] += us
     p, q = _ratio(rules.period_ratio)
 
+    @cache  # a month's only bucket is often the whole range
     def tally(first: date, last: date) -> tuple[list[date], Counter[int], Counter[int]]:
         """The counted days, and each user's own counted days and present days among them."""
         counted = counted_days(first, last, rules, today)
