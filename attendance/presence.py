@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 CHECKIN = "checkin"
 CHECKOUT = "checkout"
+PRESENT, ABSENT, CLEARED = "present", "absent", "cleared"
+MARK_STATUSES = (PRESENT, ABSENT, CLEARED)
 DAY, WEEK, MONTH = "day", "week", "month"
 GRANULARITIES = (DAY, WEEK, MONTH)
 
@@ -75,13 +77,21 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """A school's calendar and thresholds."""
+    """A school's calendar, thresholds and settings of school life (section 7).
+
+    day_end and late_after are local wall times (naive `datetime.time`; None: off);
+    chronic_ratio is a Decimal with at most two places, chronic_min_days a whole number
+    of days (section 8). The defaults change none of the figures of sections 1 to 6."""
 
     timezone: str = "UTC"
     school_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})
     closures: frozenset[date] = frozenset()
     min_daily_hours: Decimal = Decimal(4)
     period_ratio: Decimal = Decimal("0.8")
+    day_end: time | None = None
+    late_after: time | None = None
+    chronic_ratio: Decimal = Decimal("0.1")
+    chronic_min_days: int = 10
 
     def __post_init__(self) -> None:
         zone(self.timezone)  # fail on an unknown zone now, not mid-report
@@ -94,8 +104,23 @@ class Rules:
         # Frozen, so coercions go through object.__setattr__.
         object.__setattr__(self, "school_days", days)
         object.__setattr__(self, "closures", closures)
-        for name in ("min_daily_hours", "period_ratio"):
+        for name in ("min_daily_hours", "period_ratio", "chronic_ratio"):
             object.__setattr__(self, name, _as_decimal(getattr(self, name), name))
+        places = self.chronic_ratio.normalize().as_tuple().exponent
+        if not isinstance(places, int) or places < -2:  # finite, so always an int
+            raise ValueError(f"chronic_ratio needs at most two places, got {self.chronic_ratio}")
+        min_days = self.chronic_min_days
+        if isinstance(min_days, bool) or not isinstance(min_days, int) or min_days < 0:
+            raise ValueError(f"chronic_min_days must be a whole number >= 0, got {min_days!r}")
+        for name in ("day_end", "late_after"):
+            wall = getattr(self, name)
+            if wall is None:
+                continue
+            if not isinstance(wall, time) or wall.tzinfo is not None:
+                raise ValueError(f"{name} must be a local wall time (naive time), got {wall!r}")
+            # Section 7 resolves a repeated or skipped wall time with fold=0, whatever fold
+            # the caller's value carries.
+            object.__setattr__(self, name, wall.replace(fold=0))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -141,6 +166,8 @@ class DayResult:
     unclosed: int
     sessions: tuple[Session, ...]
     first_checkin: datetime | None
+    # 1 when a session open at the end of the date was closed at day_end (section 7).
+    auto_closed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -154,6 +181,7 @@ class DayResult:
             "unclosed": self.unclosed,
             "sessions": [{"start": _iso(s.start), "end": _iso(s.end)} for s in self.sessions],
             "first_checkin": _iso(self.first_checkin),
+            "auto_closed": self.auto_closed,
         }
 
     @classmethod
@@ -173,6 +201,7 @@ class DayResult:
             unclosed=int(d["unclosed"]),
             sessions=sessions,
             first_checkin=_parse(d["first_checkin"]),
+            auto_closed=int(d.get("auto_closed", 0)),
         )
 
 
@@ -272,6 +301,20 @@ def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return jump, jump
 
 
+@lru_cache(maxsize=65536)
+def wall_instant(day: date, wall: time, tz: str) -> datetime:
+    """The UTC instant of the local wall time `wall` on `day` (section 7): a wall time that
+    is skipped or repeated that day is resolved as zoneinfo does with fold=0 (the offset
+    in force before the change)."""
+    if wall.tzinfo is not None:
+        raise ValueError(f"a wall time is naive, got {wall!r}")
+    return datetime.combine(day, wall.replace(fold=0), tzinfo=zone(tz)).astimezone(UTC)
+
+
+def _wall_at(day: date, wall: time | None, tz: str) -> datetime | None:
+    return None if wall is None else wall_instant(day, wall, tz)
+
+
 @lru_cache(maxsize=256)
 def _threshold_us(min_daily_hours: Decimal) -> int:
     """floor(min_daily_hours in microseconds): for a whole number x of microseconds,
@@ -306,8 +349,8 @@ Row = tuple[int, datetime, int, str]
 """One event as the database hands it over: (user_id, timestamp, id, type)."""
 
 # One user's pairing of one date: (user_id, total_us, checked_in_now, orphan_checkouts,
-# unclosed, first_checkin, sessions).
-_Paired = tuple[int, int, bool, int, int, datetime | None, tuple[Session, ...]]
+# unclosed, first_checkin, sessions, auto_closed).
+_Paired = tuple[int, int, bool, int, int, datetime | None, tuple[Session, ...], int]
 
 
 def _counted_events(
@@ -322,14 +365,23 @@ def _counted_events(
 
 
 def _pair(
-    rows: list[Row], day: date, today: date, now_utc: datetime, keep_sessions: bool
+    rows: list[Row],
+    day: date,
+    today: date,
+    now_utc: datetime,
+    keep_sessions: bool,
+    day_end: datetime | None = None,
 ) -> list[_Paired]:
-    """Rule 2 for every user of rows: one date's counted events, in UTC.
+    """Rule 2 for every user of rows: one date's counted events, in UTC; day_end is the
+    instant of the school's day_end on day (section 7), or None.
 
     The only pairing in this module. Sorts rows by (user, instant, id) in place (near
     free when the database already ordered them) and walks them once."""
     rows.sort()
     is_today, is_past = day == today, day < today
+    # Section 7: a session still open at the end of the date that opened before day_end is
+    # closed there once day_end has passed (on a past date, always).
+    ended = day_end is not None and (is_past or (is_today and now_utc >= day_end))
     paired: list[_Paired] = []
     no_sessions: tuple[Session, ...] = ()
     user: int | None = None
@@ -340,15 +392,20 @@ def _pair(
 
     def close(user: int) -> None:
         nonlocal total
-        in_now = open_at is not None and is_today
+        in_now, unclosed, auto = False, 0, 0
         if open_at is not None:
-            if keep_sessions:
-                sessions.append(Session(open_at, None))
-            if in_now:
+            if ended and day_end is not None and open_at < day_end:
+                auto = 1
+                total += (day_end - open_at) // _US
+            elif is_today:
+                in_now = True
                 total += (now_utc - open_at) // _US
-        unclosed = int(open_at is not None and is_past)
+            elif is_past:
+                unclosed = 1
+            if keep_sessions:
+                sessions.append(Session(open_at, day_end if auto else None))
         kept = tuple(sessions) if keep_sessions else no_sessions
-        paired.append((user, total, in_now, orphans, unclosed, first, kept))
+        paired.append((user, total, in_now, orphans, unclosed, first, kept, auto))
 
     for user_id, ts, _id, kind in rows:
         if user_id != user:
@@ -378,8 +435,9 @@ def _pair(
 def _results(
     rows: list[Row], day: date, today: date, rules: Rules, now_utc: datetime, keep_sessions: bool
 ) -> dict[int, DayResult]:
-    """Rules 2 and 3 for every user of rows, as DayResults by user id."""
+    """Rules 2 and 3 (by time, without marks) for every user of rows, by user id."""
     threshold = _threshold_us(rules.min_daily_hours)
+    day_end = _wall_at(day, rules.day_end, rules.timezone)
     return {
         user_id: DayResult(
             user_id=user_id,
@@ -391,9 +449,10 @@ def _results(
             unclosed=unclosed,
             sessions=sessions,
             first_checkin=first,
+            auto_closed=auto,
         )
-        for user_id, total_us, in_now, orphans, unclosed, first, sessions in _pair(
-            rows, day, today, now_utc, keep_sessions
+        for user_id, total_us, in_now, orphans, unclosed, first, sessions, auto in _pair(
+            rows, day, today, now_utc, keep_sessions, day_end
         )
     }
 
@@ -452,6 +511,7 @@ class DayTable:
     orphan_checkouts: list[int]
     unclosed: list[int]
     first_checkin_us: list[int | None]
+    auto_closed: list[int] = field(default_factory=list)  # section 7; [] in tables made before
 
     @classmethod
     def of(cls, results: Mapping[int, DayResult]) -> DayTable:
@@ -468,6 +528,7 @@ class DayTable:
                 None if r.first_checkin is None else _micros(r.first_checkin - _EPOCH)
                 for r in ordered
             ],
+            auto_closed=[r.auto_closed for r in ordered],
         )
 
 
@@ -480,7 +541,8 @@ def day_table(rows: Iterable[Row], day: date, rules: Rules, now: datetime) -> Da
     now_utc = _utc(now, "now")
     today = local_date(now_utc, rules.timezone)
     threshold = _threshold_us(rules.min_daily_hours)
-    paired = _pair(_rows_of(rows, day, rules, now_utc), day, today, now_utc, False)
+    day_end = _wall_at(day, rules.day_end, rules.timezone)
+    paired = _pair(_rows_of(rows, day, rules, now_utc), day, today, now_utc, False, day_end)
     return DayTable(
         user_id=[p[0] for p in paired],
         total_us=[p[1] for p in paired],
@@ -489,6 +551,7 @@ def day_table(rows: Iterable[Row], day: date, rules: Rules, now: datetime) -> Da
         orphan_checkouts=[p[3] for p in paired],
         unclosed=[p[4] for p in paired],
         first_checkin_us=[None if p[5] is None else (p[5] - _EPOCH) // _US for p in paired],
+        auto_closed=[p[7] for p in paired],
     )
 
 
@@ -546,9 +609,318 @@ def bucket_ranges(start: date, end: date, granularity: str) -> list[tuple[date, 
     return ranges
 
 
+def chronically_absent(
+    absent_days: int, counted: int, chronic_ratio: Decimal, chronic_min_days: int
+) -> bool | None:
+    """Section 8: counted >= chronic_min_days and absent_days >= chronic_ratio * counted,
+    compared exactly; None without counted days (no per-user figure)."""
+    if not 0 <= absent_days <= counted:
+        raise ValueError(f"need 0 <= absent_days <= counted, got {absent_days}/{counted}")
+    if counted == 0:
+        return None
+    return _chronic(absent_days, counted, chronic_min_days, *_ratio(chronic_ratio))
+
+
+def _chronic(absent_days: int, counted: int, min_days: int, p: int, q: int) -> bool:
+    """counted >= min_days and absent_days / counted >= p / q, in integers."""
+    return counted >= min_days and absent_days * q >= p * counted
+
+
+def absence_streak(present_by_day: Iterable[bool]) -> int:
+    """Section 8: how many of the last counted days (given in date order, True where
+    present) were absent without a break; 0 when present on the last one."""
+    streak = 0
+    for present in present_by_day:
+        streak = 0 if present else streak + 1
+    return streak
+
+
+# --- section 5: enrolments -----------------------------------------------------------------
+
+Span = tuple[date | None, date | None]
+"""One enrolment at one school: (from, until), school-local dates, both inclusive; None is
+open (since always, still enrolled). A span whose until is before its from covers no date."""
+
+
+def covers(span: Span, day: date) -> bool:
+    """The enrolment span covers the date."""
+    first, last = span
+    return (first is None or first <= day) and (last is None or day <= last)
+
+
+def is_enrolled(spans: Iterable[Span] | None, day: date) -> bool:
+    """Enrolled on day by one of the spans (a user's spans at one school). None means no
+    enrolment information: enrolled on every date, as before enrolments existed."""
+    return spans is None or any(covers(span, day) for span in spans)
+
+
+def end_span(span: Span, today: date) -> Span:
+    """The span after archiving its user or moving them away (section 5): one that covers
+    today or a later date ends the day before today (one that starts today or later then
+    covers no date); any other span is left as it is."""
+    first, last = span
+    empty = first is not None and last is not None and last < first
+    if empty or (last is not None and last < today):
+        return span
+    return (first, today - _ONE_DAY)
+
+
+# --- section 3: marks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One entry of the mark history of one user on one local date (section 3).
+
+    status is present, absent or cleared (a clearing: no mark from then on); excused is
+    only for an absence. Entries are ordered by (recorded_at, sequence): the later one
+    supersedes; sequence (e.g. the row id) breaks ties between equal instants."""
+
+    user_id: int
+    day: date
+    status: str
+    recorded_at: datetime
+    sequence: int = 0
+    excused: bool = False
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in MARK_STATUSES:
+            raise ValueError(f"mark status must be one of {MARK_STATUSES}, got {self.status!r}")
+        if self.excused and self.status != ABSENT:
+            raise ValueError("only an absent mark can be excused")
+        _utc(self.recorded_at, "recorded_at")
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """The position of the entry in its user's and date's history."""
+        return _utc(self.recorded_at), self.sequence
+
+
+def effective_marks(history: Iterable[Mark]) -> dict[date, dict[int, Mark]]:
+    """The effective mark of each user on each date that has one (section 3): the latest
+    entry for that user and date, unless it is a clearing. By date, then user id."""
+    latest: dict[tuple[date, int], Mark] = {}
+    for mark in history:
+        key = (mark.day, mark.user_id)
+        seen = latest.get(key)
+        if seen is not None and seen.order == mark.order and seen != mark:
+            raise ValueError(f"two mark entries of user {mark.user_id} on {mark.day} tie")
+        if seen is None or seen.order < mark.order:
+            latest[key] = mark
+    effective: dict[date, dict[int, Mark]] = {}
+    for (day, user_id), mark in latest.items():
+        if mark.status != CLEARED:
+            effective.setdefault(day, {})[user_id] = mark
+    return effective
+
+
+def mark_problem(
+    status: str, day: date, today: date, spans: Iterable[Span] | None, excused: bool = False
+) -> str | None:
+    """Why a new mark entry would be refused (section 3), or None when it may be recorded.
+
+    today is the school-local date of the request; spans the user's enrolments at the
+    school (None: no enrolment information). A clearing is always allowed."""
+    if status not in MARK_STATUSES:
+        return f"must be one of {', '.join(MARK_STATUSES)}"
+    if excused and status != ABSENT:
+        return "only an absence can be excused"
+    if status == CLEARED:
+        return None
+    if status == PRESENT and day > today:
+        return "a present mark may not be given for a date after today"
+    if not is_enrolled(spans, day):
+        return "the user is not enrolled at the school on that date"
+    return None
+
+
+# --- one date decided: day_facts -----------------------------------------------------------
+# The rules run in two steps, as the report pipeline runs them:
+# - per local date: day_table pairs the date's events (sections 1, 2 and 7's day_end);
+#   day_facts then decides, for the users who may be counted, who is enrolled (section 5),
+#   present (section 3, marks included), excused and late (section 7);
+# - over the range: combine turns each date's DayFacts into buckets, per-user figures
+#   (section 8) and the overall figure.
+# aggregate runs both for callers that hold every date's pairing in memory.
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """What rules 3 to 7 need of one date's pairing: each user's time in microseconds, who
+    is checked in now, each user's first session opening (microseconds since the Unix
+    epoch; None when not kept, which only a school without late_after can afford) and
+    whose session was closed at day_end. DayResults and DayTables convert with `of` and
+    `of_table`."""
+
+    total_us: Mapping[int, int]
+    checked_in_now: frozenset[int] = frozenset()
+    first_checkin_us: Mapping[int, int] | None = None
+    auto_closed: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, results: Mapping[int, DayResult]) -> DayTotals:
+        """The totals of a date's DayResults."""
+        return cls(
+            {u: _micros(r.total) for u, r in results.items()},
+            frozenset(u for u, r in results.items() if r.checked_in_now),
+            {
+                u: _micros(r.first_checkin - _EPOCH)
+                for u, r in results.items()
+                if r.first_checkin is not None
+            },
+            frozenset(u for u, r in results.items() if r.auto_closed),
+        )
+
+    @classmethod
+    def of_table(cls, table: DayTable) -> DayTotals:
+        """The totals of a date's DayTable (a table without the auto_closed column: none)."""
+        users = table.user_id
+        return cls(
+            dict(zip(users, table.total_us, strict=True)),
+            frozenset(u for u, now in zip(users, table.checked_in_now, strict=True) if now),
+            {
+                u: first
+                for u, first in zip(users, table.first_checkin_us, strict=True)
+                if first is not None
+            },
+            frozenset(u for u, auto in zip(users, table.auto_closed, strict=False) if auto),
+        )
+
+
+_NO_TOTALS = DayTotals({}, frozenset(), {})
+
+
+@dataclass(frozen=True, slots=True)
+class DayFacts:
+    """One local date decided: what the combine step needs of it.
+
+    enrolled holds the users counted on the date (section 5); present, excused and late
+    are among them (sections 3 and 7; late is None when the school has no late_after).
+    total_us, checked_in_now and auto_closed are the pairing's, for every user with events
+    (the time of a date after today is left out). `to_dict`/`from_dict` store it as JSON."""
+
+    day: date
+    enrolled: frozenset[int]
+    present: frozenset[int]
+    excused: frozenset[int]
+    late: frozenset[int] | None
+    total_us: Mapping[int, int]
+    checked_in_now: frozenset[int] = frozenset()
+    auto_closed: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.present <= self.enrolled:
+            raise ValueError("present users must be enrolled")
+        if not self.excused <= self.enrolled - self.present:
+            raise ValueError("excused users must be enrolled and absent")
+        if self.late is not None and not self.late <= self.enrolled:
+            raise ValueError("late users must be enrolled")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (user ids in order)."""
+        return {
+            "day": self.day.isoformat(),
+            "enrolled": sorted(self.enrolled),
+            "present": sorted(self.present),
+            "excused": sorted(self.excused),
+            "late": None if self.late is None else sorted(self.late),
+            "total_us": [[u, self.total_us[u]] for u in sorted(self.total_us)],
+            "checked_in_now": sorted(self.checked_in_now),
+            "auto_closed": sorted(self.auto_closed),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DayFacts:
+        """Inverse of to_dict."""
+        return cls(
+            day=date.fromisoformat(d["day"]),
+            enrolled=frozenset(d["enrolled"]),
+            present=frozenset(d["present"]),
+            excused=frozenset(d["excused"]),
+            late=None if d["late"] is None else frozenset(d["late"]),
+            total_us={int(u): int(us) for u, us in d["total_us"]},
+            checked_in_now=frozenset(d["checked_in_now"]),
+            auto_closed=frozenset(d["auto_closed"]),
+        )
+
+
+def day_facts(
+    day: date,
+    pairing: DayTotals | Mapping[int, DayResult] | None,
+    user_ids: Collection[int],
+    rules: Rules,
+    now: datetime,
+    enrolments: Mapping[int, Collection[Span]] | None = None,
+    marks: Iterable[Mark] = (),
+) -> DayFacts:
+    """Decide one local date (sections 3, 5 and 7) for the users who may be counted.
+
+    - pairing: the date's pairing (day_table's DayTotals.of_table, or DayResults by user;
+      None when the date has no events), made with the same rules (day_end) and now;
+    - user_ids: the users who may be counted at the school (archived ones included);
+    - enrolments: each user's spans at this school; a user without an entry (or every
+      user, when None) is enrolled on every date;
+    - marks: the mark history; only this date's entries are used, and the effective one
+      (latest, unless a clearing) decides presence.
+
+    Presence by time is decided here again from the totals, so this call's rules and now
+    decide (nobody is checked in now on a date other than today, nor present by time
+    after today)."""
+    today = local_today(now, rules.timezone)
+    totals = _NO_TOTALS if pairing is None else pairing
+    if not isinstance(totals, DayTotals):
+        totals = DayTotals.of(totals)
+    if enrolments is None:
+        enrolled = frozenset(user_ids)
+    else:
+        enrolled = frozenset(u for u in user_ids if is_enrolled(enrolments.get(u), day))
+    marked = effective_marks(m for m in marks if m.day == day).get(day, {})
+
+    if day > today:
+        by_time: set[int] = set()
+        totals = _NO_TOTALS
+    else:
+        threshold = _threshold_us(rules.min_daily_hours)
+        by_time = {u for u, us in totals.total_us.items() if _enough(us, threshold)}
+    in_now = totals.checked_in_now if day == today else frozenset()
+    by_time |= in_now
+    present = by_time & enrolled
+    if marked:
+        marked_present = {u for u, m in marked.items() if m.status == PRESENT}
+        present = (present - marked.keys() | marked_present) & enrolled
+    excused = {u for u, m in marked.items() if m.excused} & enrolled
+
+    late: frozenset[int] | None = None
+    if rules.late_after is not None:
+        first = totals.first_checkin_us
+        if first is None:
+            raise ValueError("late_after needs each user's first check-in (first_checkin_us)")
+        late_at = _micros(wall_instant(day, rules.late_after, rules.timezone) - _EPOCH)
+        late = frozenset(
+            u for u, us in first.items() if us > late_at and u in enrolled and u not in marked
+        )
+    return DayFacts(
+        day=day,
+        enrolled=enrolled,
+        present=frozenset(present),
+        excused=frozenset(excused),
+        late=late,
+        total_us=totals.total_us,
+        checked_in_now=in_now,
+        auto_closed=totals.auto_closed,
+    )
+
+
+# --- the range combined: combine -----------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One day (school_day set) or one week/month (counted_days set) of a report."""
+    """One day (school_day set) or one week/month (counted_days set) of a report.
+
+    enrolled is the number of users counted in the bucket (section 5); excused and late
+    are set on day buckets only (late: None without late_after)."""
 
     start: date
     end: date
@@ -556,32 +928,58 @@ class Bucket:
     counted_days: int | None
     present: int | None
     absent: int | None
+    enrolled: int | None = None
+    excused: int | None = None
+    late: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class UserSummary:
-    """One enrolled user over a report's range."""
+    """One counted user over a report's range (section 8)."""
 
     user_id: int
-    present_days: int  # counted days (rule 4) on which the user was present
-    counted_days: int
-    present: bool | None  # rule 3 for a single date, rule 4 otherwise
+    present_days: int  # their counted days (rules 4, 5) on which they were present
+    counted_days: int  # their counted days
+    present: bool | None  # rule 3 for a single date, rule 4 on their counted days otherwise
     total: timedelta  # time over every date of the range, up to now
+    excused_days: int = 0  # absent counted days on which they were excused
+    late_days: int | None = None  # counted days on which they were late; None without late_after
+    chronic: bool | None = None  # chronically absent; None without counted days
+    absence_streak: int | None = None  # None without counted days
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {
+    @property
+    def absent_days(self) -> int:
+        """Their counted days on which they were absent."""
+        return self.counted_days - self.present_days
+
+    def to_dict(self, school_life: bool = False) -> dict[str, Any]:
+        """JSON-safe form; with school_life, the figures of section 8 too."""
+        out = {
             "user_id": self.user_id,
             "present_days": self.present_days,
             "counted_days": self.counted_days,
             "present": self.present,
             **_total_fields(self.total),
         }
+        if school_life:
+            out |= {
+                "absent_days": self.absent_days,
+                "excused_days": self.excused_days,
+                "late_days": self.late_days,
+                "chronic": self.chronic,
+                "absence_streak": self.absence_streak,
+            }
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Buckets and the overall figure of an aggregate request."""
+    """Buckets and the overall figure of an aggregate request.
+
+    enrolled is the number of users enrolled on some date of the range (the users given,
+    when no enrolments are); counted_users is section 6's overall `enrolled`: the users
+    counted in the range (None, like presences, when it has no figure); chronic the
+    number of them who are chronically absent (section 8)."""
 
     start: date
     end: date
@@ -591,23 +989,136 @@ class Report:
     absences: int | None
     buckets: tuple[Bucket, ...]
     per_user: dict[int, UserSummary]
+    counted_users: int | None = None
+    chronic: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DayTotals:
-    """What rules 3 to 6 need of one date: each user's time in microseconds and who is
-    checked in now. Reports keep this much of a date; DayResults convert with `of`."""
+def combine(
+    days: Mapping[date, DayFacts],
+    start: date,
+    end: date,
+    granularity: str,
+    rules: Rules,
+    now: datetime,
+) -> Report:
+    """Apply rules 4 to 8 to the DayFacts of every date of start..end (each one needed).
 
-    total_us: Mapping[int, int]
-    checked_in_now: frozenset[int] = frozenset()
+    rules gives the calendar (school days, closures), period_ratio, chronic_ratio,
+    chronic_min_days and whether late is reported (late_after); now gives today (no date
+    after it is counted)."""
+    _check_range(start, end, granularity)
+    today = local_today(now, rules.timezone)
+    dates = _dates(start, end)
+    missing = [d for d in dates if d not in days]
+    if missing:
+        raise ValueError(f"no DayFacts for {missing[0]} (every date of the range is needed)")
+    facts = {d: days[d] for d in dates}
+    for d, f in facts.items():
+        if f.day != d:
+            raise ValueError(f"the DayFacts given for {d} are of {f.day}")
+    with_late = rules.late_after is not None
+    if with_late and any(f.late is None for f in facts.values()):
+        raise ValueError("these rules have late_after: DayFacts without late cannot serve")
+    # A set of the dates' sets first: without enrolments every date shares one.
+    users = frozenset().union(*{f.enrolled for f in facts.values()})
+    time_us = dict.fromkeys(users, 0)  # each user's time over the range, up to today
+    for d, f in facts.items():
+        if d <= today:
+            for u, us in f.total_us.items():
+                if u in time_us:
+                    time_us[u] += us
+    p, q = _ratio(rules.period_ratio)
 
-    @classmethod
-    def of(cls, results: Mapping[int, DayResult]) -> DayTotals:
-        """The totals of a date's DayResults."""
-        return cls(
-            {u: _micros(r.total) for u, r in results.items()},
-            frozenset(u for u, r in results.items() if r.checked_in_now),
+    @cache  # a month's only bucket is often the whole range
+    def tally(first: date, last: date) -> tuple[list[date], Counter[int], Counter[int]]:
+        """The counted days, and each user's own counted days and present days among them."""
+        counted = counted_days(first, last, rules, today)
+        own = Counter(chain.from_iterable(facts[d].enrolled for d in counted))
+        hits = Counter(chain.from_iterable(facts[d].present for d in counted))
+        return counted, own, hits
+
+    def n_present(own: Counter[int], hits: Counter[int]) -> int:
+        # Rule 4 on each user's own counted days (period_present without its checks).
+        return sum(_above(hits[u], n, p, q) for u, n in own.items())
+
+    buckets = []
+    for first, last in bucket_ranges(start, end, granularity):
+        if granularity == DAY:
+            f = facts[first]
+            n, here = len(f.present), len(f.enrolled)
+            late = len(f.late) if with_late and f.late is not None else None
+            school_day = is_school_day(first, rules)
+            buckets.append(
+                Bucket(first, last, school_day, None, n, here - n, here, len(f.excused), late)
+            )
+            continue
+        counted, own, hits = tally(first, last)
+        if not counted:
+            buckets.append(Bucket(first, last, None, 0, None, None))
+            continue
+        n = n_present(own, hits)
+        buckets.append(Bucket(first, last, None, len(counted), n, len(own) - n, len(own)))
+
+    counted, own, hits = tally(start, end)
+    excused = Counter(chain.from_iterable(facts[d].excused for d in counted))
+    late_days = Counter(chain.from_iterable(facts[d].late or () for d in counted))
+    streaks = _streaks(counted, facts)
+    cp, cq = _ratio(rules.chronic_ratio)
+    single = start == end
+    per_user: dict[int, UserSummary] = {}
+    for u in sorted(users):
+        mine = own[u]
+        if single:
+            overall: bool | None = u in facts[start].present
+        else:
+            overall = _above(hits[u], mine, p, q) if mine else None
+        per_user[u] = UserSummary(
+            user_id=u,
+            present_days=hits[u],
+            counted_days=mine,
+            present=overall,
+            total=timedelta(microseconds=time_us[u]),
+            excused_days=excused[u],
+            late_days=late_days[u] if with_late else None,
+            chronic=_chronic(mine - hits[u], mine, rules.chronic_min_days, cp, cq)
+            if mine
+            else None,
+            absence_streak=streaks[u] if mine else None,
         )
+    if single:
+        counted_users: int | None = len(facts[start].enrolled)
+        presences: int | None = len(facts[start].present)
+    elif counted:
+        counted_users, presences = len(own), n_present(own, hits)
+    else:
+        counted_users = presences = None
+    absences = None if presences is None or counted_users is None else counted_users - presences
+    chronic = sum(bool(s.chronic) for s in per_user.values())
+    return Report(
+        start,
+        end,
+        granularity,
+        len(users),
+        presences,
+        absences,
+        tuple(buckets),
+        per_user,
+        counted_users,
+        chronic,
+    )
+
+
+def _streaks(counted: list[date], facts: Mapping[date, DayFacts]) -> Counter[int]:
+    """Each user's absence streak: walking back over the counted days, a user's streak
+    ends on the first day they are counted and present."""
+    streak: Counter[int] = Counter()
+    done: set[int] = set()
+    for d in reversed(counted):
+        f = facts[d]
+        active = f.enrolled - done
+        done |= active & f.present
+        streak.update(active - f.present)
+    return streak
 
 
 def aggregate(
@@ -618,68 +1129,25 @@ def aggregate(
     granularity: str,
     rules: Rules,
     now: datetime,
+    enrolments: Mapping[int, Collection[Span]] | None = None,
+    marks: Iterable[Mark] = (),
 ) -> Report:
-    """Apply rules 3 to 6 to enrolled users over start..end.
+    """Apply rules 3 to 8 to the users who may be counted over start..end: day_facts for
+    each date, then combine.
 
     days holds each date's DayResults by user, or their DayTotals (dates without events
-    may be left out)."""
+    may be left out); enrolments and marks are as for day_facts."""
     _check_range(start, end, granularity)
-    enrolled = frozenset(user_ids)
-    today = local_today(now, rules.timezone)
-    dates = _dates(start, end)
-    threshold = _threshold_us(rules.min_daily_hours)
-    # Rule 3 is applied here again, from the totals, so this call's rules and now decide.
-    present_on: dict[date, frozenset[int]] = {}
-    time_us = dict.fromkeys(enrolled, 0)  # each user's time over the range, up to today
-    for d in dates:
-        given = days.get(d)
-        if given is None or d > today:
-            present_on[d] = frozenset()
-            continue
-        totals = given if isinstance(given, DayTotals) else DayTotals.of(given)
-        present = {u for u, us in totals.total_us.items() if _enough(us, threshold)}
-        if d == today:
-            present |= totals.checked_in_now
-        present_on[d] = frozenset(present) & enrolled
-        for u, us in totals.total_us.items():
-            if u in time_us:
-                time_us[u] += us
+    by_day = _marks_by_day(marks)
+    facts = {
+        d: day_facts(d, days.get(d), user_ids, rules, now, enrolments, by_day.get(d, ()))
+        for d in _dates(start, end)
+    }
+    return combine(facts, start, end, granularity, rules, now)
 
-    def period(first: date, last: date) -> tuple[int, Counter[int]]:
-        counted = counted_days(first, last, rules, today)
-        return len(counted), Counter(chain.from_iterable(present_on[d] for d in counted))
 
-    def figure(present: int | None) -> tuple[int | None, int | None]:
-        return (None, None) if present is None else (present, len(enrolled) - present)
-
-    p, q = _ratio(rules.period_ratio)
-
-    def n_present(counted: int, hits: Counter[int]) -> int | None:
-        if not counted:
-            return None
-        # Rule 4 for each user (period_present without its checks, which hold here).
-        return sum(_above(hits[u], counted, p, q) for u in enrolled)
-
-    buckets = []
-    for first, last in bucket_ranges(start, end, granularity):
-        if granularity == DAY:
-            school_day = is_school_day(first, rules)
-            buckets.append(Bucket(first, last, school_day, None, *figure(len(present_on[first]))))
-        else:
-            counted, hits = period(first, last)
-            buckets.append(Bucket(first, last, None, counted, *figure(n_present(counted, hits))))
-
-    counted, hits = period(start, end)
-    per_user: dict[int, UserSummary] = {}
-    for u in sorted(enrolled):
-        if start == end:
-            overall: bool | None = u in present_on[start]
-        else:
-            overall = _above(hits[u], counted, p, q) if counted else None
-        total = timedelta(microseconds=time_us[u])
-        per_user[u] = UserSummary(u, hits[u], counted, overall, total)
-    overall_present = len(present_on[start]) if start == end else n_present(counted, hits)
-    presences, absences = figure(overall_present)
-    return Report(
-        start, end, granularity, len(enrolled), presences, absences, tuple(buckets), per_user
-    )
+def _marks_by_day(marks: Iterable[Mark]) -> dict[date, list[Mark]]:
+    grouped: dict[date, list[Mark]] = {}
+    for mark in marks:
+        grouped.setdefault(mark.day, []).append(mark)
+    return grouped

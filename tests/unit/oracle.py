@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,7 @@ class OracleDay:
     unclosed: int
     sessions: list[tuple[int, int | None]]
     first_checkin_us: int | None
+    auto_closed: int = 0
 
 
 def convert(events: list[Any]) -> list[OracleEvent]:
@@ -81,7 +83,9 @@ def oracle_day(
     tz: str,
     now_us: int,
     min_hours: Decimal,
+    day_end_us: int | None = None,
 ) -> OracleDay:
+    """One user's day; day_end_us is the instant of the school's day_end on day, if any."""
     today = local_date_of(now_us, tz)
     mine = []
     for e in events:
@@ -113,7 +117,16 @@ def oracle_day(
             raise AssertionError(e)
     checked_in_now = False
     unclosed = 0
-    if state == "in":
+    auto_closed = 0
+    day_end_has_come = day_end_us is not None and (
+        day < today or (day == today and now_us >= day_end_us)
+    )
+    if state == "in" and day_end_us is not None and opened < day_end_us and day_end_has_come:
+        # presence.md section 7: closed at day_end
+        total = total + (day_end_us - opened)
+        sessions.append((opened, day_end_us))
+        auto_closed = 1
+    elif state == "in":
         sessions.append((opened, None))
         if day == today:
             checked_in_now = True
@@ -132,6 +145,7 @@ def oracle_day(
         unclosed=unclosed,
         sessions=sessions,
         first_checkin_us=sessions[0][0] if sessions else None,
+        auto_closed=auto_closed,
     )
 
 
@@ -271,3 +285,250 @@ def oracle_day_bounds(day: date, tz: str) -> tuple[datetime, datetime] | None:
     if first is None or last is None:
         return None
     return first, last + timedelta(minutes=1)
+
+
+# --- school life: marks, enrolments, day_end, late_after, per-user figures -----------------
+
+
+@cache  # the walk is slow; its answer never changes
+def oracle_wall_instant_us(day: date, hour: int, minute: int, tz: str) -> int:
+    """The instant of the wall time hour:minute on day, by walking whole minutes.
+
+    The first instant whose wall clock shows it (a repeated wall time: its first time);
+    where the clock jumps over it, the wall time read with the offset in force just before
+    the jump (what zoneinfo's fold=0 means). Exact where offsets and transitions fall on
+    whole minutes, as in the zones and years the tests use."""
+    wanted = datetime(day.year, day.month, day.day, hour, minute)
+    # offsets lie within -12 h .. +14 h, so the instant is within a day of wanted-as-UTC
+    t = wanted.replace(tzinfo=UTC) - timedelta(hours=15)
+    stop = wanted.replace(tzinfo=UTC) + timedelta(hours=15)
+    while t < stop:
+        if t.astimezone(ZoneInfo(tz)).replace(tzinfo=None) == wanted:
+            return to_us(t)
+        t = t + timedelta(minutes=1)
+    # skipped: find where the wall clock passes it, and read it with the offset before
+    t = wanted.replace(tzinfo=UTC) - timedelta(hours=15)
+    while t.astimezone(ZoneInfo(tz)).replace(tzinfo=None) < wanted:
+        t = t + timedelta(minutes=1)
+    before = (t - timedelta(minutes=1)).astimezone(ZoneInfo(tz)).utcoffset()
+    assert before is not None
+    return to_us(wanted.replace(tzinfo=UTC) - before)
+
+
+def oracle_effective_mark(marks: list[Any], user_id: int, day: date) -> Any | None:
+    """The latest entry for the user and date (by recorded instant, then sequence), by
+    scanning the whole history; None when there is none or the latest is a clearing."""
+    latest = None
+    for m in marks:
+        if m.user_id != user_id or m.day != day:
+            continue
+        if latest is None:
+            latest = m
+            continue
+        mine = (to_us(m.recorded_at), m.sequence)
+        theirs = (to_us(latest.recorded_at), latest.sequence)
+        if mine > theirs:
+            latest = m
+    if latest is None or latest.status == "cleared":
+        return None
+    return latest
+
+
+def oracle_enrolled(enrolments: dict[int, list[Any]] | None, user_id: int, day: date) -> bool:
+    """Enrolled on day: no enrolment information, or a span covering it."""
+    if enrolments is None or user_id not in enrolments:
+        return True
+    for first, last in enrolments[user_id]:
+        after_first = first is None or day >= first
+        before_last = last is None or day <= last
+        if after_first and before_last:
+            return True
+    return False
+
+
+@dataclass
+class OracleLifeDay:
+    enrolled: bool
+    present: bool
+    excused: bool
+    late: bool
+    day: OracleDay
+
+
+def oracle_life_day(
+    evs: list[OracleEvent],
+    user_id: int,
+    day: date,
+    tz: str,
+    now_us: int,
+    min_hours: Decimal,
+    enrolments: dict[int, list[Any]] | None,
+    marks: list[Any],
+    day_end: tuple[int, int] | None,
+    late_after: tuple[int, int] | None,
+) -> OracleLifeDay:
+    """One user's facts on one date: presence.md sections 3, 5 and 7."""
+    day_end_us = None if day_end is None else oracle_wall_instant_us(day, *day_end, tz)
+    result = oracle_day(evs, user_id, day, tz, now_us, min_hours, day_end_us)
+    effective = oracle_effective_mark(marks, user_id, day)
+    if effective is None:
+        present = result.present
+    else:
+        present = effective.status == "present"
+    excused = False
+    if not present and effective is not None:
+        excused = effective.status == "absent" and effective.excused
+    late = False
+    if late_after is not None and effective is None and result.first_checkin_us is not None:
+        late = result.first_checkin_us > oracle_wall_instant_us(day, *late_after, tz)
+    return OracleLifeDay(
+        enrolled=oracle_enrolled(enrolments, user_id, day),
+        present=present,
+        excused=excused,
+        late=late,
+        day=result,
+    )
+
+
+def chronic_by_decimal(absent: int, counted: int, ratio: Decimal, min_days: int) -> bool:
+    """counted >= min_days and absent >= ratio * counted, in Decimal (exact here)."""
+    return counted >= min_days and Decimal(absent) >= ratio * Decimal(counted)
+
+
+def oracle_school_report(
+    events: list[Any],
+    user_ids: list[int],
+    start: date,
+    end: date,
+    granularity: str,
+    tz: str,
+    school_days: set[int],
+    closures: set[date],
+    min_hours: Decimal,
+    ratio: Decimal,
+    now: datetime,
+    enrolments: dict[int, list[Any]] | None,
+    marks: list[Any],
+    day_end: tuple[int, int] | None,
+    late_after: tuple[int, int] | None,
+    chronic_ratio: Decimal,
+    chronic_min_days: int,
+) -> tuple[dict[str, Any], dict[int, dict[str, Any]], dict[date, dict[int, OracleLifeDay]]]:
+    """The report in the shape of presence.md section 6, each user's figures (section 8),
+    and each user's facts on each date."""
+    evs = convert(events)
+    now_us = to_us(now)
+    today = local_date_of(now_us, tz)
+    users = sorted(set(user_ids))
+    life: dict[date, dict[int, OracleLifeDay]] = {}
+    for d in all_dates(start, end):
+        life[d] = {}
+        for u in users:
+            life[d][u] = oracle_life_day(
+                evs, u, d, tz, now_us, min_hours, enrolments, marks, day_end, late_after
+            )
+
+    def is_counted(d: date) -> bool:
+        return d.isoweekday() in school_days and d not in closures and d <= today
+
+    def own_days(u: int, dates: list[date]) -> list[date]:
+        return [d for d in dates if is_counted(d) and life[d][u].enrolled]
+
+    def period(dates: list[date]) -> tuple[int, int | None, int | None]:
+        """(counted days, users counted, users present) by rules 4 and 5."""
+        counted = [d for d in dates if is_counted(d)]
+        if not counted:
+            return 0, None, None
+        n_users = 0
+        n_present = 0
+        for u in users:
+            own = own_days(u, dates)
+            if own:
+                n_users = n_users + 1
+                hits = len([d for d in own if life[d][u].present])
+                if more_than(hits, len(own), ratio):
+                    n_present = n_present + 1
+        return len(counted), n_users, n_present
+
+    buckets: list[dict[str, Any]] = []
+    for group in oracle_buckets(start, end, granularity):
+        if granularity == "day":
+            d = group[0]
+            here = [u for u in users if life[d][u].enrolled]
+            n_present = len([u for u in here if life[d][u].present])
+            buckets.append(
+                {
+                    "date": d.isoformat(),
+                    "school_day": d.isoweekday() in school_days and d not in closures,
+                    "enrolled": len(here),
+                    "present": n_present,
+                    "absent": len(here) - n_present,
+                    "excused": len([u for u in here if life[d][u].excused]),
+                    "late": None
+                    if late_after is None
+                    else len([u for u in here if life[d][u].late]),
+                }
+            )
+        else:
+            counted, n_users, n_present = period(group)
+            buckets.append(
+                {
+                    "start": group[0].isoformat(),
+                    "end": group[-1].isoformat(),
+                    "counted_days": counted,
+                    "enrolled": n_users,
+                    "present": n_present,
+                    "absent": None if n_present is None or n_users is None else n_users - n_present,
+                }
+            )
+
+    dates = all_dates(start, end)
+    per_user: dict[int, dict[str, Any]] = {}
+    for u in users:
+        if not any(life[d][u].enrolled for d in dates):
+            continue
+        own = own_days(u, dates)
+        hits = len([d for d in own if life[d][u].present])
+        if start == end:
+            user_present: bool | None = life[start][u].present
+        elif own:
+            user_present = more_than(hits, len(own), ratio)
+        else:
+            user_present = None
+        streak = 0
+        for d in reversed(own):
+            if life[d][u].present:
+                break
+            streak = streak + 1
+        absent = len(own) - hits
+        per_user[u] = {
+            "user_id": u,
+            "present_days": hits,
+            "counted_days": len(own),
+            "present": user_present,
+            "total_us": sum(life[d][u].day.total_us for d in dates),
+            "absent_days": absent,
+            "excused_days": len([d for d in own if life[d][u].excused]),
+            "late_days": None if late_after is None else len([d for d in own if life[d][u].late]),
+            "chronic": chronic_by_decimal(absent, len(own), chronic_ratio, chronic_min_days)
+            if own
+            else None,
+            "absence_streak": streak if own else None,
+        }
+    if start == end:
+        here = [u for u in users if life[start][u].enrolled]
+        overall_users: int | None = len(here)
+        overall: int | None = len([u for u in here if life[start][u].present])
+    else:
+        _counted, overall_users, overall = period(dates)
+    report = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "granularity": granularity,
+        "enrolled": overall_users,
+        "presences": overall,
+        "absences": None if overall is None or overall_users is None else overall_users - overall,
+        "chronic": len([u for u in per_user if per_user[u]["chronic"]]),
+        "buckets": buckets,
+    }
+    return report, per_user, life

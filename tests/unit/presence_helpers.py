@@ -61,3 +61,32 @@ def report_dict(report: presence.Report) -> dict[str, Any]:
 def bucket_dict(bucket: presence.Bucket) -> dict[str, Any]:
     """One bucket as the API answers it."""
     return BucketSchema().dump(bucket)
+
+
+def life_bucket_dict(bucket: presence.Bucket, granularity: str) -> dict[str, Any]:
+    """A bucket in the school-life shape (enrolled; excused and late on days), until the
+    report schema carries those fields."""
+    if granularity == presence.DAY:
+        head: dict[str, Any] = {"date": bucket.start.isoformat(), "school_day": bucket.school_day}
+    else:
+        start, end = bucket.start.isoformat(), bucket.end.isoformat()
+        head = {"start": start, "end": end, "counted_days": bucket.counted_days}
+    body = {"enrolled": bucket.enrolled, "present": bucket.present, "absent": bucket.absent}
+    if granularity == presence.DAY:
+        body |= {"excused": bucket.excused, "late": bucket.late}
+    return {**head, **body}
+
+
+def life_report_dict(report: presence.Report) -> dict[str, Any]:
+    """A report in the school-life shape: overall `enrolled` is the users counted in the
+    range, and `chronic`."""
+    return {
+        "from": report.start.isoformat(),
+        "to": report.end.isoformat(),
+        "granularity": report.granularity,
+        "enrolled": report.counted_users,
+        "presences": report.presences,
+        "absences": report.absences,
+        "chronic": report.chronic,
+        "buckets": [life_bucket_dict(b, report.granularity) for b in report.buckets],
+    }
