@@ -23,6 +23,20 @@ _DAY_ONLY = ("date", "school_day")
 _PERIOD_ONLY = ("start", "end", "counted_days")
 
 
+class UTCSecond(fields.Field):
+    """An instant written as RFC 3339 in UTC to the second (`2026-11-30T10:00:00Z`).
+
+    Not a DateTime with a custom format: apispec documents those with a null format, which
+    is no valid OpenAPI."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"type": "string", "format": "date-time", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class BucketSchema(ma.Schema):
     """One bucket: a day (`date`, `school_day`) or a week or month (`start`, `end`,
     `counted_days`), with its figures (null without a counted day)."""
@@ -88,9 +102,7 @@ class ReportSchema(FiguresSchema):
     status = fields.String(
         required=True, metadata={"enum": ["queued", "running", "finished", "failed"]}
     )
-    generated_at = fields.DateTime(
-        format="%Y-%m-%dT%H:%M:%SZ", metadata={"description": "The instant the figures are as of"}
-    )
+    generated_at = UTCSecond(metadata={"description": "The instant the figures are as of"})
     progress = fields.Nested(ProgressSchema)
     error = fields.String()
 
