@@ -8,10 +8,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,48 +18,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
+from .db_types import BigId, UTCDateTime, utcnow
 from .extensions import Model
 
-# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Registered on the same metadata, so migrations and tests see them.
+from .security.models import Admin, ApiToken  # noqa: F401
 
 CHECKIN = "checkin"
 CHECKOUT = "checkout"
 EVENT_TYPES = (CHECKIN, CHECKOUT)
 DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
-
-
-def utcnow() -> dt.datetime:
-    """The current instant, aware, in UTC."""
-    return dt.datetime.now(dt.UTC)
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """An aware instant stored in UTC; SQLite keeps no offset, so we normalise both ways."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        if value.tzinfo is dt.UTC:
-            return value
-        return value.astimezone(dt.UTC)
 
 
 class School(Model):
@@ -242,7 +210,3 @@ class DaySummary(Model):
     version: Mapped[int] = mapped_column(Integer)
     results: Mapped[Any] = mapped_column(JSON, nullable=False, deferred=True)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# Registered on the same metadata, so migrations and tests see them.
-from .security.models import Admin, ApiToken  # noqa: E402, F401

@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 
 from attendance import create_app
 from attendance.config import _database_url
+from attendance.db_types import utcnow
 from attendance.extensions import db as _db
-from attendance.models import Attendance, School, User, utcnow
+from attendance.models import Attendance, School, User
 from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"

@@ -10,8 +10,8 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from ..extensions import db
-from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, claim_school
+from ..security.roles import DEVICE, SCHOOL
 from ..services import bulk as service
 from .common import Blueprint, BodySchema, envelope
 from .schemas import AttendanceInSchema

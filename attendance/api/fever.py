@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 
-from ..models import School, utcnow
+from ..db_types import utcnow
+from ..models import School
 from ..security.principals import allow, check_school
 from ..services.fever import fever_events
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable

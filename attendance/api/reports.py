@@ -12,8 +12,8 @@ from marshmallow import fields, validate
 from .. import presence
 from ..jobs import reports as jobs
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
-from ..security.models import SCHOOL
 from ..security.principals import allow
+from ..security.roles import SCHOOL
 from ..services import reports as service
 from .common import Blueprint, envelope, get_or_404
 

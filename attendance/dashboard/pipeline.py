@@ -10,10 +10,11 @@ from typing import Any
 from flask import current_app
 
 from .. import presence
+from ..db_types import utcnow
 from ..extensions import db
 from ..jobs import reports as jobs
 from ..jobs.queue import QueueUnavailable
-from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School, utcnow
+from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..services import reports as service
 
 FINISHED, FAILED = REPORT_FINISHED, REPORT_FAILED

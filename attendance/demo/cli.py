@@ -21,9 +21,9 @@ from click.core import ParameterSource
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import utcnow
-from ..security.models import DEVICE
+from ..security.roles import DEVICE
 from ..security.tokens import create_token, revoke_token
 from . import load_http, store
 from .generate import QUICK_SEED, DemoSpec, quick_spec

@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy import exists, insert, select, text
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import School, User, utcnow
+from ..models import School, User
 from ..security import admins, images
-from ..security.models import DISTRICT, SCHOOL
+from ..security.roles import DISTRICT, SCHOOL
 from ..services import bulk
 from ..services.daycache import local_day
 from ..services.schools import add_closure, bump_generation, create_school

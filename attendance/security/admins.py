@@ -9,10 +9,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import utcnow
 from ..services import ServiceError
-from .models import ADMIN_ROLES, Admin
+from .models import Admin
+from .roles import ADMIN_ROLES
 from .tokens import check_binding
 
 MIN_PASSWORD = 12

@@ -7,14 +7,8 @@ import datetime as dt
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..db_types import UTCDateTime, utcnow
 from ..extensions import Model
-from ..models import UTCDateTime, utcnow
-
-DISTRICT = "district"
-SCHOOL = "school"
-DEVICE = "device"
-TOKEN_ROLES = (DISTRICT, SCHOOL, DEVICE)
-ADMIN_ROLES = (DISTRICT, SCHOOL)
 
 
 class ApiToken(Model):

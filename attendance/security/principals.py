@@ -20,10 +20,12 @@ from flask import Flask, current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import ColumnElement, Select
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import School, utcnow
+from ..models import School
 from . import tokens
-from .models import DEVICE, DISTRICT, SCHOOL, Admin, ApiToken
+from .models import Admin, ApiToken
+from .roles import DEVICE, DISTRICT, SCHOOL
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES_ATTR = "_allowed_roles"

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import or_, select, update
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import School, utcnow
+from ..models import School
 from ..services import ServiceError
-from .models import DISTRICT, TOKEN_ROLES, ApiToken
+from .models import ApiToken
+from .roles import DISTRICT, TOKEN_ROLES
 
 # A prefix lets secret scanners and people recognise a leaked token.
 PREFIX = "att_"

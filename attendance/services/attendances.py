@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..db_types import utcnow
 from ..extensions import db
 from ..inputs import MAX_FUTURE
-from ..models import Attendance, School, User, utcnow
+from ..models import Attendance, School, User
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect

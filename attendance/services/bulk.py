@@ -16,8 +16,9 @@ import psycopg
 from sqlalchemy import and_, any_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import Attendance, School, User, utcnow
+from ..models import Attendance, School, User
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect

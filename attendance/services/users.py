@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from ..db_types import utcnow
 from ..extensions import db
-from ..models import School, User, utcnow
+from ..models import School, User
 from . import ServiceError
 from .schools import bump_generation
 

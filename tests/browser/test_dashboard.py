@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
+from attendance.db_types import utcnow
 from attendance.demo import generate as demo
 from attendance.extensions import db
-from attendance.models import Attendance, School, User, utcnow
+from attendance.models import Attendance, School, User
 from tests.conftest import wipe
 
 from .conftest import PHONE

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from attendance.models import Attendance, utcnow
+from attendance.db_types import utcnow
+from attendance.models import Attendance
 from tests.conftest import event_body
 
 from . import nasty
