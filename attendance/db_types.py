@@ -12,6 +12,11 @@ from sqlalchemy.types import TypeDecorator
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# The largest ids the columns hold: INTEGER for most, BIGINT (BigId) for attendances. A
+# larger id reached the database and failed there (a 500) instead of being simply not found.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
+
 
 def utcnow() -> dt.datetime:
     """The current instant, aware, in UTC."""

@@ -22,13 +22,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_types import BigId, UTCDateTime, utcnow
 from .extensions import Model
+from .presence import EVENT_TYPES, is_fever
 
 # Registered on the same metadata, so migrations and tests see them.
 from .security.models import Admin, ApiToken  # noqa: F401
 
-CHECKIN = "checkin"
-CHECKOUT = "checkout"
-EVENT_TYPES = (CHECKIN, CHECKOUT)
 DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
 
 
@@ -93,7 +91,7 @@ class Attendance(Model):
 
     __tablename__ = "attendances"
     __table_args__ = (
-        CheckConstraint("type IN ('checkin', 'checkout')", name="type"),
+        CheckConstraint(f"type IN ({', '.join(repr(t) for t in EVENT_TYPES)})", name="type"),
         CheckConstraint("temperature >= 28 AND temperature <= 43", name="temperature"),
         UniqueConstraint("school_id", "idempotency_key"),
         Index("ix_attendances_school_id_timestamp", "school_id", "timestamp"),
@@ -116,7 +114,7 @@ class Attendance(Model):
     @property
     def fever(self) -> bool:
         """True when the temperature reaches the school's fever threshold."""
-        return self.temperature >= self.school.fever_threshold
+        return is_fever(self.temperature, self.school.fever_threshold)
 
 
 class DayVersion(Model):

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select
 from ..db_types import utcnow
 from ..extensions import db
 from ..models import School
+from ..wire import is_api_request
 from . import tokens
 from .models import Admin, ApiToken
 from .roles import DEVICE, DISTRICT, SCHOOL
@@ -133,7 +134,7 @@ def _unauthorized(detail: str, presented: bool) -> None:
 
 def authenticate_request() -> None:
     """Before every /api request: resolve the bearer token and check the route's roles."""
-    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+    if not is_api_request() or request.path in PUBLIC_PATHS:
         return
     token = _bearer()
     if token is None:

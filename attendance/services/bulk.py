@@ -19,11 +19,12 @@ from sqlalchemy.dialects import postgresql
 from ..db_types import utcnow
 from ..extensions import db
 from ..models import Attendance, School, User
+from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
 from .attendances import Row, check_event
-from .daycache import invalidate_days, local_day
+from .daycache import invalidate_days
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -97,7 +98,7 @@ def record_many(
             raced.append((i, row))
             continue
         outcomes[i] = Outcome(CREATED, ident)
-        days.add((row.school_id, local_day(schools[row.school_id], row.timestamp)))
+        days.add((row.school_id, local_date(row.timestamp, schools[row.school_id])))
         images.to_stored(photos.get(i))
     if raced:
         found = _stored_keys(row.key for _, row in raced)
@@ -311,7 +312,7 @@ def copy_rows(rows: Sequence[Row], timezones: Mapping[int, str]) -> int:
     """
     ids = insert_rows(rows)
     invalidate_days(
-        (row.school_id, local_day(timezones[row.school_id], row.timestamp))
+        (row.school_id, local_date(row.timestamp, timezones[row.school_id]))
         for row, ident in zip(rows, ids, strict=True)
         if ident is not None
     )
