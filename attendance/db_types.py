@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -16,6 +17,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # larger id reached the database and failed there (a 500) instead of being simply not found.
 MAX_ID = 2**31 - 1
 MAX_BIG_ID = 2**63 - 1
+
+
+def one_of(column: str, values: Iterable[str], name: str) -> CheckConstraint:
+    """A check that `column` holds one of `values` (the constants the code knows)."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=name)
 
 
 def utcnow() -> dt.datetime:

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db_types import BigId, UTCDateTime, utcnow
+from .db_types import BigId, UTCDateTime, one_of, utcnow
 from .extensions import Model
 from .presence import EVENT_TYPES, is_fever
 
@@ -91,7 +91,7 @@ class Attendance(Model):
 
     __tablename__ = "attendances"
     __table_args__ = (
-        CheckConstraint(f"type IN ({', '.join(repr(t) for t in EVENT_TYPES)})", name="type"),
+        one_of("type", EVENT_TYPES, name="type"),
         CheckConstraint("temperature >= 28 AND temperature <= 43", name="temperature"),
         UniqueConstraint("school_id", "idempotency_key"),
         Index("ix_attendances_school_id_timestamp", "school_id", "timestamp"),

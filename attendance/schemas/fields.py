@@ -43,7 +43,16 @@ def places(limit: int) -> Any:
     return check
 
 
-class StrictInteger(fields.Integer):
+class _NoBooleans(fields.Field):
+    """A number field that refuses JSON `true` and `false` (Python takes them for 1 and 0)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictInteger(_NoBooleans, fields.Integer):
     """An integer, strictly: JSON `true` is not 1, and 1.5 or "1" are not ids (1.5 was
     truncated to 1)."""
 
@@ -51,19 +60,9 @@ class StrictInteger(fields.Integer):
         kwargs.setdefault("strict", True)
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
 
-
-class StrictDecimal(fields.Decimal):
+class StrictDecimal(_NoBooleans, fields.Decimal):
     """A decimal that refuses booleans."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _checked(value: Any, check: Any) -> Any:

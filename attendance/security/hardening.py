@@ -122,6 +122,7 @@ def init_app(app: Flask) -> None:
     app.request_class = Request
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies > 0:
+        # Flask declares wsgi_app a method; wrapping it is how Flask's docs add middleware.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )

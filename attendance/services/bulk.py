@@ -103,7 +103,8 @@ def record_many(
     if raced:
         found = _stored_keys(row.key for _, row in raced)
         for i, row in raced:
-            outcomes[i] = Outcome(DUPLICATE, found.get(row.key))  # type: ignore[arg-type]
+            key = row.key
+            outcomes[i] = Outcome(DUPLICATE, found.get(key) if key is not None else None)
     for i, key in later:
         first = outcomes[first_of[key]]
         outcomes[i] = Outcome(DUPLICATE, first.id if first else None)
@@ -246,9 +247,9 @@ def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
 
 def _key_order(rows: Sequence[Row]) -> list[int]:
     """Positions of the keyed rows sorted by key, then of the unkeyed ones in order."""
-    keyed = [n for n, r in enumerate(rows) if r.key is not None]
-    keyed.sort(key=lambda n: rows[n].key)  # type: ignore[arg-type, return-value]
-    return keyed + [n for n, r in enumerate(rows) if r.key is None]
+    # Ties (a key repeated) keep their order: the position breaks them.
+    keyed = sorted((key, n) for n, r in enumerate(rows) if (key := r.key) is not None)
+    return [n for _, n in keyed] + [n for n, r in enumerate(rows) if r.key is None]
 
 
 # The staged way: unkeyed rows cannot conflict and take ids in `ord` order (ORDER BY
