@@ -9,6 +9,8 @@ import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
+from .extensions import current_app_object
+
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(0)  # so `finally` blocks run and child workers are stopped
@@ -33,7 +35,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
     from .ops import logs
     from .ops.procs import Children
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app_object()
     # Plain text for people at a terminal (in development, unless LOG_FORMAT says otherwise);
     # the worker processes started below write in the same format.
     log_format = logs.log_format(app, development_server=True)
@@ -110,7 +112,7 @@ def worker_command(
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.UsageError("REDIS_URL is not set: without it, jobs run inside the web process")
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app_object()
     if count > 1:
         if burst or name:
             raise click.UsageError("--count runs long-lived, self-named workers")

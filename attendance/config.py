@@ -29,9 +29,6 @@ class Config:
     RATELIMIT_WRITE = "600/minute"
     # How many reverse proxies sit in front and set X-Forwarded-*; 0 trusts none.
     PROXY_COUNT = 0
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # forced on in production
     # POST /api/attendances/bulk only: 5,000 events with small photos.
     BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
     # The report pipeline (see attendance/services/reports/).
@@ -61,7 +58,8 @@ class Config:
     DASHBOARD_SESSION_MAX_AGE = timedelta(hours=12)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # True in production (see from_env): cookies only over HTTPS
+    # Cookies only over HTTPS: forced on in production (attendance/security/hardening.py).
+    SESSION_COOKIE_SECURE = False
     # The dashboard checks CSRF on its own forms; API routes take bearer tokens, not cookies.
     WTF_CSRF_CHECK_DEFAULT = False
     # A token lives as long as the session it is bound to (an idle hour at most).
@@ -116,7 +114,6 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["PROXY_COUNT"] = int(environ["PROXY_COUNT"])
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
-        settings["SESSION_COOKIE_SECURE"] = environ["ATTENDANCE_ENV"] == "production"
     for name in ("LOG_LEVEL", "LOG_FORMAT", "METRICS_TOKEN", "METRICS_ALLOW"):
         if environ.get(name) is not None:
             settings[name] = environ[name]

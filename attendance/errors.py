@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from .jobs.queue import QueueUnavailable
 from .services import ServiceError
+from .wire import error_response, is_api_request
 
 MESSAGES = {
     400: "The request could not be understood. If you were sending a form, go back, reload "
@@ -23,9 +24,8 @@ MESSAGES = {
 
 
 def _service_error(error: ServiceError) -> Any:
-    return jsonify(
-        {"errors": {error.field: [error.message] if error.field != "detail" else error.message}}
-    ), error.status
+    message = error.message if error.field == "detail" else [error.message]
+    return error_response({error.field: message}, error.status)
 
 
 def html_error(error: HTTPException) -> Any:
@@ -38,8 +38,8 @@ def html_error(error: HTTPException) -> Any:
 
 
 def _internal(error: InternalServerError) -> Any:
-    if request.path.startswith("/api"):
-        return jsonify({"errors": {"detail": "Internal Server Error"}}), 500
+    if is_api_request():
+        return error_response({"detail": "Internal Server Error"}, 500)
     return html_error(error)
 
 
@@ -47,11 +47,10 @@ def _queue_unavailable(error: QueueUnavailable) -> Any:
     """503 with Retry-After: the client may simply ask again (the dashboard's pages handle
     it themselves, see attendance.dashboard.pipeline; this covers the rest)."""
     unavailable = ServiceUnavailable(error.detail, retry_after=error.retry_after)
-    if request.path.startswith("/api"):
-        response = jsonify({"errors": {"detail": error.detail}})
-        response.status_code = 503
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
+    if is_api_request():
+        return error_response(
+            {"detail": error.detail}, 503, {"Retry-After": str(error.retry_after)}
+        )
     return html_error(unavailable)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -34,3 +35,12 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
+
+
+def current_app_object() -> Flask:
+    """The app itself behind `current_app`, to hand to a server, a thread or a child process.
+
+    Flask types `current_app` as the Flask it stands for rather than as the proxy it is,
+    so mypy does not know the proxy's own method.
+    """
+    return current_app._get_current_object()  # type: ignore[attr-defined]

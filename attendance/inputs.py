@@ -21,6 +21,9 @@ BOUNDS = f"years {FIRST_DAY.year} to {LAST_DAY.year}"
 DAY_BOUNDS = f"must be a date from {FIRST_DAY} to {LAST_DAY}"
 INSTANT_BOUNDS = f"must be from {FIRST_DAY}T00:00:00Z to {LAST_DAY}T23:59:59Z"
 
+# The longest range of dates a report or a listing covers, both ends counted.
+MAX_RANGE_DAYS = 366
+
 # An event may be stamped at most this far ahead of its arrival (device clocks drift).
 MAX_FUTURE = dt.timedelta(minutes=5)
 

@@ -8,10 +8,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,50 +18,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-from . import clock
+from .db_types import BigId, UTCDateTime, now_default, one_of
 from .extensions import Model
+from .presence import EVENT_TYPES, is_fever
 
-# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Registered on the same metadata, so migrations and tests see them.
+from .security.models import Admin, ApiToken  # noqa: F401
 
-CHECKIN = "checkin"
-CHECKOUT = "checkout"
-EVENT_TYPES = (CHECKIN, CHECKOUT)
 DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
-
-
-def now_default() -> dt.datetime:
-    """The column default for instants: `clock.now`, looked up at each insert or update,
-    so that a test's patched clock applies to the rows it makes too."""
-    return clock.now()
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """An aware instant stored in UTC; SQLite keeps no offset, so we normalise both ways."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        if value.tzinfo is dt.UTC:
-            return value
-        return value.astimezone(dt.UTC)
 
 
 class School(Model):
@@ -131,7 +95,7 @@ class Attendance(Model):
 
     __tablename__ = "attendances"
     __table_args__ = (
-        CheckConstraint("type IN ('checkin', 'checkout')", name="type"),
+        one_of("type", EVENT_TYPES, name="type"),
         CheckConstraint("temperature >= 28 AND temperature <= 43", name="temperature"),
         UniqueConstraint("school_id", "idempotency_key"),
         Index("ix_attendances_school_id_timestamp", "school_id", "timestamp"),
@@ -154,7 +118,7 @@ class Attendance(Model):
     @property
     def fever(self) -> bool:
         """True when the temperature reaches the school's fever threshold."""
-        return self.temperature >= self.school.fever_threshold
+        return is_fever(self.temperature, self.school.fever_threshold)
 
 
 class DayVersion(Model):
@@ -250,7 +214,3 @@ class DaySummary(Model):
     version: Mapped[int] = mapped_column(Integer)
     results: Mapped[Any] = mapped_column(JSON, nullable=False, deferred=True)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
-
-
-# Registered on the same metadata, so migrations and tests see them.
-from .security.models import Admin, ApiToken  # noqa: E402, F401

@@ -11,11 +11,12 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cache, lru_cache
 from itertools import chain
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 CHECKIN = "checkin"
 CHECKOUT = "checkout"
+EVENT_TYPES = (CHECKIN, CHECKOUT)
 PRESENT, ABSENT, CLEARED = "present", "absent", "cleared"
 MARK_STATUSES = (PRESENT, ABSENT, CLEARED)
 DAY, WEEK, MONTH = "day", "week", "month"
@@ -70,7 +71,7 @@ class Event:
     timestamp: datetime
 
     def __post_init__(self) -> None:
-        if self.type not in (CHECKIN, CHECKOUT):
+        if self.type not in EVENT_TYPES:
             raise ValueError(f"event type must be {CHECKIN!r} or {CHECKOUT!r}, got {self.type!r}")
         _utc(self.timestamp)
 
@@ -203,6 +204,22 @@ class DayResult:
             first_checkin=_parse(d["first_checkin"]),
             auto_closed=int(d.get("auto_closed", 0)),
         )
+
+
+_Result_co = TypeVar("_Result_co", covariant=True)
+
+
+class _Comparable(Protocol[_Result_co]):
+    def __ge__(self, threshold: Decimal, /) -> _Result_co: ...
+
+
+def is_fever(temperature: _Comparable[_Result_co], threshold: Decimal) -> _Result_co:
+    """A reading is a fever when it reaches the school's threshold (docs/api.md, `fever`).
+
+    The one home of the comparison: given values it answers a bool, given a column (say
+    `Attendance.temperature`) the SQL condition.
+    """
+    return temperature >= threshold
 
 
 def local_date(ts: datetime, tz: str) -> date:

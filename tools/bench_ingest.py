@@ -51,7 +51,7 @@ from attendance.config import _database_url  # noqa: E402
 from attendance.demo.generate import DemoSpec, SchoolPlan, generate_school_events  # noqa: E402
 from attendance.demo.store import load_db, prepare  # noqa: E402
 from attendance.extensions import db  # noqa: E402
-from attendance.security.models import DEVICE  # noqa: E402
+from attendance.security.roles import DEVICE  # noqa: E402
 from attendance.security.tokens import create_token  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/attendance_bench_ingest"

@@ -6,11 +6,12 @@ from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Flask, Response, jsonify, request
+from flask import Flask
 from flask_smorest import Api as _Api
 from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
+from ..wire import error_response, is_api_request
 from . import attendances, bulk, docs, fever, reports, schools, users
 from .common import BigIdConverter, IdConverter
 
@@ -34,14 +35,13 @@ class Api(_Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
-        if not request.path.startswith("/api"):
+        if not is_api_request():
             from ..errors import html_error
 
             return html_error(error)
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or _flatten(data.get("messages")) or {"detail": error.name}
-        response: Response = jsonify({"errors": errors})
-        response.status_code = error.code or 500
+        response = error_response(errors, error.code or 500)
         for name, value in error.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value

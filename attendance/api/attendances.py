@@ -11,8 +11,8 @@ from flask.views import MethodView
 from ..extensions import db
 from ..models import Attendance
 from ..security import images
-from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, claim_school, scope_query
+from ..security.roles import DEVICE, SCHOOL
 from ..services import attendances as service
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable
 from .schemas import AttendanceFilterSchema, AttendanceInSchema, AttendanceSchema

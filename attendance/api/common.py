@@ -1,5 +1,4 @@
-"""Pieces every API module shares: the body parser, the request-body base schema,
-pagination, errors."""
+"""Pieces every API module shares: the body parser, id converters, pagination, errors."""
 
 from __future__ import annotations
 
@@ -16,14 +15,9 @@ from sqlalchemy import Select, func, select
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
-from .. import inputs
+from ..db_types import MAX_BIG_ID, MAX_ID
 from ..extensions import db
 from ..security.principals import check_row
-
-# The largest ids the columns hold: INTEGER for most, BIGINT for attendances. A larger id
-# reached the database and failed there (a 500) instead of being simply not found.
-MAX_ID = 2**31 - 1
-MAX_BIG_ID = 2**63 - 1
 
 
 class IdConverter(IntegerConverter):
@@ -71,51 +65,6 @@ class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with the parser above (every API module uses this one)."""
 
     ARGUMENTS_PARSER = Parser()
-
-
-class BodySchema(ma.Schema):
-    """A request body that may come bare or wrapped in the resource's singular name."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    envelope: str = ""
-
-    @ma.pre_load
-    def unwrap(self, data: Any, **kwargs: Any) -> Any:
-        if (
-            self.envelope
-            and isinstance(data, dict)
-            and len(data) == 1
-            and isinstance(data.get(self.envelope), dict)
-        ):
-            data = data[self.envelope]
-        if isinstance(data, dict):
-            _refuse_unstorable(data)
-        return data
-
-
-def _refuse_unstorable(data: dict[str, Any]) -> None:
-    """Each field's text must be storable (`inputs.check_text`), in lists too.
-
-    Checked here, before the fields, so every body refuses them alike, with the field named.
-    Lists are walked without recursion: a parsed body may be nested a thousand deep.
-    """
-    bad: dict[str, list[str]] = {}
-    for key, value in data.items():
-        pending = [value]
-        while pending:
-            item = pending.pop()
-            if isinstance(item, str):
-                try:
-                    inputs.check_text(item)
-                except inputs.InputError as error:
-                    bad[str(key)] = [str(error)]
-                    break
-            elif isinstance(item, list):
-                pending.extend(item)
-    if bad:
-        raise ma.ValidationError(bad)
 
 
 class PageArgs(ma.Schema):

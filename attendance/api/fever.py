@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 
 from .. import clock
+from ..inputs import MAX_RANGE_DAYS
 from ..models import School
+from ..presence import local_today
+from ..schemas.fields import Day
 from ..security.principals import allow, check_school
 from ..services.fever import fever_events
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate, unprocessable
-from .schemas import AttendanceSchema, Day
+from .schemas import AttendanceSchema
 
 blp = Blueprint("fever", __name__, url_prefix="/api/schools", description="Fever events")
-
-MAX_RANGE_DAYS = 366
 
 
 class LocalDateRangeArgs(ma.Schema):
@@ -44,7 +44,7 @@ class FeverEventSchema(AttendanceSchema):
 
 def local_range(school: School, args: dict[str, Any]) -> tuple[dt.date, dt.date]:
     """The requested range, each bound defaulting to the school's today."""
-    today = clock.now().astimezone(ZoneInfo(school.timezone)).date()
+    today = local_today(clock.now(), school.timezone)
     start, end = args.get("from_", today), args.get("to", today)
     if start > end:
         # Only one bound was given and it falls on the wrong side of today.

@@ -13,8 +13,8 @@ from .. import presence
 from ..extensions import db
 from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
-from ..security.models import SCHOOL
 from ..security.principals import allow
+from ..security.roles import SCHOOL
 from ..services.reports import reading, requesting, settings_from
 from ..services.reports.reading import ReportSchema
 from .common import Blueprint, envelope, get_or_404

@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Closure, School
-from ..security.models import SCHOOL
+from ..schemas.schools import ClosureInSchema, ClosureSchema, SchoolInSchema, SchoolSchema
 from ..security.principals import allow, check_school, scope_query
+from ..security.roles import SCHOOL
 from ..services import schools as service
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate
-from .schemas import ClosureInSchema, ClosureSchema, SchoolInSchema, SchoolSchema
 
 blp = Blueprint("schools", __name__, url_prefix="/api/schools", description="Schools")
 

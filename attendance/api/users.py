@@ -9,8 +9,8 @@ from flask.views import MethodView
 
 from ..extensions import db
 from ..models import User
-from ..security.models import DEVICE, SCHOOL
 from ..security.principals import allow, check_row, claim_school, scope_query
+from ..security.roles import DEVICE, SCHOOL
 from ..services import users as service
 from .common import Blueprint, PageArgs, envelope, paginate
 from .schemas import UserFilterSchema, UserInSchema, UserSchema

@@ -14,8 +14,9 @@ from .. import clock
 from ..extensions import csrf, db
 from ..models import School
 from ..security import admins, login_throttle
-from ..security.models import DISTRICT, Admin
+from ..security.models import Admin
 from ..security.principals import Principal
+from ..security.roles import DISTRICT
 from . import bp
 
 __all__ = ["DISTRICT", "can_see", "current_admin", "login_required", "school_or_403"]

@@ -6,11 +6,10 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..inputs import FIRST_DAY, LAST_DAY, clamp_day
+from ..inputs import FIRST_DAY, LAST_DAY, MAX_RANGE_DAYS, clamp_day
+from ..presence import GRANULARITIES
 
-GRANULARITIES = ("day", "week", "month")
 DEFAULT_DAYS = 28
-MAX_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ def parse_range(args: Mapping[str, str], today: dt.date) -> tuple[Range, list[st
     if start > end:
         notes.append("The range started after it ended: the two dates were swapped.")
         start, end = end, start
-    if (end - start).days + 1 > MAX_DAYS:
-        notes.append(f"Ranges are at most {MAX_DAYS} days: the range was shortened.")
-        start = end - dt.timedelta(days=MAX_DAYS - 1)
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        notes.append(f"Ranges are at most {MAX_RANGE_DAYS} days: the range was shortened.")
+        start = end - dt.timedelta(days=MAX_RANGE_DAYS - 1)
     return Range(start, end, granularity), notes
 
 

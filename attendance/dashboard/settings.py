@@ -9,9 +9,10 @@ from typing import Any
 import marshmallow as ma
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from ..api.schemas import ClosureInSchema, SchoolInSchema, _timezones
 from ..extensions import db
 from ..models import Closure, School
+from ..schemas.fields import timezones
+from ..schemas.schools import ClosureInSchema, SchoolInSchema
 from ..services import schools as service
 from . import bp
 from .auth import login_required, school_or_403
@@ -122,7 +123,7 @@ def school_settings(school_id: int) -> Any:
         school=school,
         values=values,
         errors=errors,
-        timezones=sorted(_timezones()),
+        timezones=sorted(timezones()),
         weekdays=list(enumerate(WEEKDAY_NAMES, start=1)),
         today=school_today(school),
         rng=None,

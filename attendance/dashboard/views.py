@@ -11,9 +11,10 @@ from werkzeug.wrappers import Response
 
 from ..extensions import db
 from ..models import Attendance, Report, School
+from ..security.roles import DISTRICT
 from ..services import fever as fever_service
 from . import bp, charts, export, figures, pipeline
-from .auth import DISTRICT, can_see, current_admin, login_required, school_or_403
+from .auth import can_see, current_admin, login_required, school_or_403
 from .common import pinned, progress_context, school_range, sort_rows
 from .params import Range, parse_sort, presets
 

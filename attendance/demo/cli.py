@@ -23,7 +23,7 @@ from flask.cli import with_appcontext
 
 from .. import clock
 from ..extensions import db
-from ..security.models import DEVICE
+from ..security.roles import DEVICE
 from ..security.tokens import create_token, revoke_token
 from . import load_http, store
 from .generate import QUICK_SEED, DemoSpec, quick_spec

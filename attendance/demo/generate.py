@@ -20,6 +20,8 @@ from functools import cache
 from random import Random
 from zoneinfo import ZoneInfo
 
+from ..presence import CHECKIN, CHECKOUT, local_today
+
 __all__ = [
     "DemoSpec",
     "GeneratedEvent",
@@ -48,7 +50,7 @@ class GeneratedEvent:
     """One generated check-in or check-out of one user."""
 
     user_key: int  # index of the user within the school, 0..M-1
-    type: str  # "checkin" | "checkout"
+    type: str  # CHECKIN | CHECKOUT
     timestamp: datetime  # aware, UTC
     temperature: Decimal  # °C, one decimal
     client_event_id: str  # deterministic, unique per school
@@ -309,7 +311,7 @@ def generate_school_events(
     if now is not None:
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
-        end = min(end, now.astimezone(tz).date())
+        end = min(end, local_today(now, plan.timezone))
     profiles = [_profile(seed, school_index, key) for key in range(users)]
     day = start
     while day <= end:
@@ -347,7 +349,7 @@ def _school_day(
             return
         yield GeneratedEvent(
             user_key=key,
-            type="checkin" if is_checkin else "checkout",
+            type=CHECKIN if is_checkin else CHECKOUT,
             timestamp=ts,
             temperature=_DECIMAL_TENTHS[tenths],
             client_event_id=f"demo-{seed}-{school_index}-{key}-{stamp}-{n}",
@@ -420,7 +422,7 @@ def quick_spec(
     now: datetime, schools: int, users: int, weeks: int, seed: int = QUICK_SEED
 ) -> DemoSpec:
     """The quick demo: `weeks` weeks up to `now`'s date wherever that is latest."""
-    end = max(now.astimezone(ZoneInfo(z)).date() for z in QUICK_TIMEZONES)
+    end = max(local_today(now, z) for z in QUICK_TIMEZONES)
     return DemoSpec(
         schools=schools,
         users=users,

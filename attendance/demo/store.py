@@ -21,10 +21,10 @@ from sqlalchemy import exists, insert, select, text
 from .. import clock
 from ..extensions import db
 from ..models import School, User
+from ..presence import is_fever, local_date
 from ..security import admins, images
-from ..security.models import DISTRICT, SCHOOL
+from ..security.roles import DISTRICT, SCHOOL
 from ..services import bulk
-from ..services.daycache import local_day
 from ..services.schools import add_closure, bump_generation, create_school
 from .generate import (
     PUBLIC_HOLIDAYS,
@@ -202,7 +202,7 @@ def load_db(
         # every day version it touches exactly once.
         if len(rows) >= batch and _day(rows[-1], timezones) != _day(row, timezones):
             flush()
-        if photos and row.temperature >= school.fever_threshold:
+        if photos and is_fever(row.temperature, school.fever_threshold):
             row = replace(row, image=_photo(f"{spec.seed}:{school.index}:{row.user_id}"))
         rows.append(row)
     flush()
@@ -223,7 +223,7 @@ def _photo(seed: str) -> str:
 
 
 def _day(row: bulk.Row, timezones: dict[int, str]) -> tuple[int, dt.date]:
-    return row.school_id, local_day(timezones[row.school_id], row.timestamp)
+    return row.school_id, local_date(row.timestamp, timezones[row.school_id])
 
 
 def progress_bar(total: int | None) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from .. import clock
+from ..extensions import current_app_object
 from ..ops.context import job_meta
 from ..ops.jobscope import job_scope
 
@@ -233,7 +234,7 @@ def dispatcher() -> RQDispatcher | InlineDispatcher:
             ext["attendance.dispatcher"] = RQDispatcher(url, current_app.config["RQ_QUEUES"][0])
         else:
             ext["attendance.dispatcher"] = InlineDispatcher(
-                current_app._get_current_object(),  # type: ignore[attr-defined]
+                current_app_object(),
                 synchronous=bool(current_app.config.get("JOBS_SYNCHRONOUS")),
             )
     return ext["attendance.dispatcher"]

@@ -14,7 +14,7 @@ def require_district_admin() -> Any:
     a session is sent to its login page (401 for a JSON request), a school admin gets 403.
     """
     from ..dashboard import auth
-    from ..security.models import DISTRICT
+    from ..security.roles import DISTRICT
 
     refused = auth.login_required(lambda: None)()
     if refused is not None:

@@ -6,7 +6,9 @@ import json
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
+
+from ..extensions import current_app_object
 
 
 @click.command("worker-health")
@@ -25,7 +27,7 @@ def worker_health_command(this_host: bool, max_age: float | None) -> None:
     """Exit 0 when Redis answers and a worker was seen recently, 1 otherwise (JSON on stdout)."""
     from .health import worker_health
 
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app_object()
     ok, summary = worker_health(app, this_host, max_age)
     click.echo(json.dumps(summary))
     sys.exit(0 if ok else 1)

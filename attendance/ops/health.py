@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -233,7 +233,9 @@ def healthz() -> Response:
 @bp.route("/readyz")
 def readyz() -> Response:
     """Ready to serve: 200 when every dependency is fine, else 503 with what is not."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    from ..extensions import current_app_object
+
+    app = current_app_object()
     ready, checks = readiness(app)
     body = {
         "status": "ok" if ready else "unavailable",

@@ -292,7 +292,9 @@ def metrics_view() -> Response:
                 "unauthorized\n", 401, {"WWW-Authenticate": "Bearer", "Content-Type": "text/plain"}
             )
         return Response("forbidden\n", 403, {"Content-Type": "text/plain"})
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    from ..extensions import current_app_object
+
+    app = current_app_object()
     # The classic text format unless the scraper asks for OpenMetrics.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(scrape_registry(app)), 200, {"Content-Type": content_type})

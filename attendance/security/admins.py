@@ -12,7 +12,8 @@ from sqlalchemy import select
 from .. import clock
 from ..extensions import db
 from ..services import ServiceError
-from .models import ADMIN_ROLES, Admin
+from .models import Admin
+from .roles import ADMIN_ROLES
 from .tokens import check_binding
 
 MIN_PASSWORD = 12

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from ..extensions import db
 from ..services import ServiceError
 from . import admins, tokens
-from .models import ADMIN_ROLES, TOKEN_ROLES
+from .roles import ADMIN_ROLES, TOKEN_ROLES
 
 token_group = AppGroup("token", help="Mint, list and revoke API tokens.")
 admin_group = AppGroup("admin", help="Manage dashboard admin accounts.")

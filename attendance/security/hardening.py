@@ -14,6 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
+from ..wire import is_api_request
+
 # The API answers JSON only: nothing may run, load or frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Pages: scripts from this origin only (the dashboard self-hosts Plotly; plotly.js 4 needs no
@@ -89,7 +91,7 @@ def security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     # The API's one HTML answer, its interactive page (/api/docs), is a page like the others.
-    if request.path.startswith("/api/") and response.mimetype != "text/html":
+    if is_api_request() and response.mimetype != "text/html":
         policy = API_CSP
     else:
         nonce = g.get("csp_nonce")
@@ -120,6 +122,7 @@ def init_app(app: Flask) -> None:
     app.request_class = Request
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies > 0:
+        # Flask declares wsgi_app a method; wrapping it is how Flask's docs add middleware.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )

@@ -6,11 +6,12 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, make_response, request
+from flask import Flask, current_app, g, make_response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from ..errors import html_error
+from ..wire import error_response, is_api_request
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -26,7 +27,7 @@ def rate_key() -> str:
 
 
 def _not_a_write() -> bool:
-    return request.method not in WRITE_METHODS or not request.path.startswith("/api/")
+    return request.method not in WRITE_METHODS or not is_api_request()
 
 
 def _too_many(error: RateLimitExceeded) -> Any:
@@ -34,8 +35,8 @@ def _too_many(error: RateLimitExceeded) -> Any:
     current = limiter.current_limit
     retry = max(1, math.ceil(current.reset_at - time.time())) if current else 60
     detail = f"rate limit exceeded ({error.description}); retry in {retry} s"
-    if request.path.startswith("/api"):
-        response = jsonify({"errors": {"detail": detail}})
+    if is_api_request():
+        response = error_response({"detail": detail}, 429)
     else:
         response = make_response(html_error(error))
     response.status_code = 429

@@ -7,14 +7,14 @@ import datetime as dt
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..db_types import UTCDateTime, now_default, one_of
 from ..extensions import Model
-from ..models import UTCDateTime, now_default
+from .roles import ADMIN_ROLES, DISTRICT, TOKEN_ROLES
 
-DISTRICT = "district"
-SCHOOL = "school"
-DEVICE = "device"
-TOKEN_ROLES = (DISTRICT, SCHOOL, DEVICE)
-ADMIN_ROLES = (DISTRICT, SCHOOL)
+
+def school_binding() -> CheckConstraint:
+    """District tokens and admins see every school; the others are bound to exactly one."""
+    return CheckConstraint(f"(role = '{DISTRICT}') = (school_id IS NULL)", name="school_binding")
 
 
 class ApiToken(Model):
@@ -22,9 +22,8 @@ class ApiToken(Model):
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("role IN ('district', 'school', 'device')", name="role"),
-        # District tokens see every school; the others are bound to exactly one.
-        CheckConstraint("(role = 'district') = (school_id IS NULL)", name="school_binding"),
+        one_of("role", TOKEN_ROLES, name="role"),
+        school_binding(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,8 +49,8 @@ class Admin(Model):
 
     __tablename__ = "admins"
     __table_args__ = (
-        CheckConstraint("role IN ('district', 'school')", name="role"),
-        CheckConstraint("(role = 'district') = (school_id IS NULL)", name="school_binding"),
+        one_of("role", ADMIN_ROLES, name="role"),
+        school_binding(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

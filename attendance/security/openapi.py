@@ -10,9 +10,11 @@ import marshmallow as ma
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from ..wire import is_api_path
+from .principals import PUBLIC_PATHS
+
 SCHEME = "bearerAuth"
 WRITES = frozenset({"post", "put", "patch", "delete"})
-PUBLIC = frozenset({"/api/openapi.json"})
 
 
 class ErrorSchema(ma.Schema):
@@ -44,7 +46,7 @@ class SecurityDocs(BasePlugin):
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        if not path or not path.startswith("/api/") or path in PUBLIC:
+        if not path or not is_api_path(path) or path in PUBLIC_PATHS:
             return
         for method, operation in (operations or {}).items():
             if method not in {"get", "put", "post", "patch", "delete", "head"}:

@@ -23,8 +23,10 @@ from sqlalchemy import ColumnElement, Select
 from .. import clock
 from ..extensions import db
 from ..models import School
+from ..wire import is_api_request
 from . import tokens
-from .models import DEVICE, DISTRICT, SCHOOL, Admin, ApiToken
+from .models import Admin, ApiToken
+from .roles import DEVICE, DISTRICT, SCHOOL
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES_ATTR = "_allowed_roles"
@@ -132,7 +134,7 @@ def _unauthorized(detail: str, presented: bool) -> None:
 
 def authenticate_request() -> None:
     """Before every /api request: resolve the bearer token and check the route's roles."""
-    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+    if not is_api_request() or request.path in PUBLIC_PATHS:
         return
     token = _bearer()
     if token is None:

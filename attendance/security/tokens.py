@@ -13,7 +13,8 @@ from .. import clock
 from ..extensions import db
 from ..models import School
 from ..services import ServiceError
-from .models import DISTRICT, TOKEN_ROLES, ApiToken
+from .models import ApiToken
+from .roles import DISTRICT, TOKEN_ROLES
 
 # A prefix lets secret scanners and people recognise a leaked token.
 PREFIX = "att_"

@@ -15,10 +15,11 @@ from .. import clock
 from ..extensions import db
 from ..inputs import MAX_FUTURE
 from ..models import Attendance, School, User
+from ..presence import is_fever, local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
-from .daycache import invalidate_days, local_day, still_open
+from .daycache import invalidate_days, still_open
 
 
 def check_event(
@@ -145,8 +146,8 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     # come back, so the answer needs no type processing of a whole row.
     ident, timezone, fever_threshold = stored
     values["timestamp"] = row.timestamp.astimezone(dt.UTC)
-    event = Recorded(id=ident, **values, fever=data["temperature"] >= fever_threshold)
-    day = local_day(timezone, event.timestamp)
+    event = Recorded(id=ident, **values, fever=is_fever(data["temperature"], fever_threshold))
+    day = local_date(event.timestamp, timezone)
     if not still_open(timezone, day, clock.now()):  # a late event: its day may be cached
         invalidate_days([(event.school_id, day)])
     attendances_recorded.send(None, count=1)

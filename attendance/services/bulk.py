@@ -19,11 +19,12 @@ from sqlalchemy.dialects import postgresql
 from .. import clock
 from ..extensions import db
 from ..models import Attendance, School, User
+from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
 from .attendances import Row, check_event
-from .daycache import invalidate_days, local_day
+from .daycache import invalidate_days
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -97,12 +98,13 @@ def record_many(
             raced.append((i, row))
             continue
         outcomes[i] = Outcome(CREATED, ident)
-        days.add((row.school_id, local_day(schools[row.school_id], row.timestamp)))
+        days.add((row.school_id, local_date(row.timestamp, schools[row.school_id])))
         images.to_stored(photos.get(i))
     if raced:
         found = _stored_keys(row.key for _, row in raced)
         for i, row in raced:
-            outcomes[i] = Outcome(DUPLICATE, found.get(row.key))  # type: ignore[arg-type]
+            key = row.key
+            outcomes[i] = Outcome(DUPLICATE, found.get(key) if key is not None else None)
     for i, key in later:
         first = outcomes[first_of[key]]
         outcomes[i] = Outcome(DUPLICATE, first.id if first else None)
@@ -245,9 +247,9 @@ def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
 
 def _key_order(rows: Sequence[Row]) -> list[int]:
     """Positions of the keyed rows sorted by key, then of the unkeyed ones in order."""
-    keyed = [n for n, r in enumerate(rows) if r.key is not None]
-    keyed.sort(key=lambda n: rows[n].key)  # type: ignore[arg-type, return-value]
-    return keyed + [n for n, r in enumerate(rows) if r.key is None]
+    # Ties (a key repeated) keep their order: the position breaks them.
+    keyed = sorted((key, n) for n, r in enumerate(rows) if (key := r.key) is not None)
+    return [n for _, n in keyed] + [n for n, r in enumerate(rows) if r.key is None]
 
 
 # The staged way: unkeyed rows cannot conflict and take ids in `ord` order (ORDER BY
@@ -311,7 +313,7 @@ def copy_rows(rows: Sequence[Row], timezones: Mapping[int, str]) -> int:
     """
     ids = insert_rows(rows)
     invalidate_days(
-        (row.school_id, local_day(timezones[row.school_id], row.timestamp))
+        (row.school_id, local_date(row.timestamp, timezones[row.school_id]))
         for row, ident in zip(rows, ids, strict=True)
         if ident is not None
     )

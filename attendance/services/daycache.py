@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import DayVersion, School
+from ..presence import local_date
 from . import dialect
 
 # How long before a day's end a change still counts as made while the day is open: far
@@ -28,12 +28,7 @@ OPEN_MARGIN = dt.timedelta(minutes=10)
 
 def still_open(timezone: str, day: dt.date, now: dt.datetime) -> bool:
     """True when `day` is not over, and will not be for OPEN_MARGIN: nothing of it is cached."""
-    return day >= local_day(timezone, now + OPEN_MARGIN)
-
-
-def local_day(timezone: str, timestamp: dt.datetime) -> dt.date:
-    """The date `timestamp` falls on in `timezone` (ZoneInfo caches its instances)."""
-    return timestamp.astimezone(ZoneInfo(timezone)).date()
+    return day >= local_date(now + OPEN_MARGIN, timezone)
 
 
 def invalidate_day(school_id: int, timestamp: dt.datetime) -> None:
@@ -41,7 +36,7 @@ def invalidate_day(school_id: int, timestamp: dt.datetime) -> None:
     school = db.session.get(School, school_id)
     if school is None:
         return
-    invalidate_days([(school_id, local_day(school.timezone, timestamp))])
+    invalidate_days([(school_id, local_date(timestamp, school.timezone))])
 
 
 def invalidate_days(days: Iterable[tuple[int, dt.date]]) -> None:

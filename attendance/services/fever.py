@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Attendance, School
-from ..presence import day_bounds
+from ..presence import day_bounds, is_fever
 
 
 def local_span(school: School, start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -30,8 +30,7 @@ def _of(school: School, start: dt.date, end: dt.date) -> list[ColumnElement[bool
 
 
 def _fever(school: School) -> ColumnElement[bool]:
-    # The same comparison as Attendance.fever, in SQL.
-    return Attendance.temperature >= school.fever_threshold
+    return is_fever(Attendance.temperature, school.fever_threshold)
 
 
 def fever_events(school: School, start: dt.date, end: dt.date) -> Select[Any]:

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from attendance.models import Attendance, Closure, DayVersion, School, User
+from attendance.presence import local_date
 from attendance.security import admins
-from attendance.services.daycache import local_day
 
 
 def test_demo_loads_once(runner, db):
@@ -35,7 +35,7 @@ def test_demo_bumps_the_version_of_every_date_it_loads(runner, db):
     assert result.exit_code == 0, result.output
     zones = {s: tz for s, tz in db.session.execute(select(School.id, School.timezone))}
     loaded = {
-        (school_id, local_day(zones[school_id], ts))
+        (school_id, local_date(ts, zones[school_id]))
         for school_id, ts in db.session.execute(select(Attendance.school_id, Attendance.timestamp))
     }
     versions = dict(

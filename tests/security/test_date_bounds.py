@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from attendance import inputs
-from attendance.dashboard.params import MAX_DAYS, parse_range
+from attendance.dashboard.params import parse_range
+from attendance.inputs import MAX_RANGE_DAYS as MAX_DAYS
 from attendance.models import Closure, Report
 from attendance.security import admins
 from tests.conftest import event_body

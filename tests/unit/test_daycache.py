@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from attendance.services.daycache import OPEN_MARGIN, local_day, still_open
+from attendance.presence import local_date
+from attendance.services.daycache import OPEN_MARGIN, still_open
 
 HCM = "Asia/Ho_Chi_Minh"  # UTC+7, no daylight saving
 
@@ -16,8 +17,8 @@ def at(text: str) -> dt.datetime:
 
 
 def test_local_day_follows_the_school_timezone():
-    assert local_day(HCM, at("2026-11-02T23:30:00+00:00")) == dt.date(2026, 11, 3)
-    assert local_day("America/New_York", at("2026-11-03T02:00:00+00:00")) == dt.date(2026, 11, 2)
+    assert local_date(at("2026-11-02T23:30:00+00:00"), HCM) == dt.date(2026, 11, 3)
+    assert local_date(at("2026-11-03T02:00:00+00:00"), "America/New_York") == dt.date(2026, 11, 2)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,6 @@ from ...models import REPORT_FAILED, REPORT_FINISHED, REPORT_QUEUED, Report, Sch
 from .. import ServiceError
 from . import IN_FLIGHT, Settings, day_versions, fail, locked_report
 
-MAX_RANGE_DAYS = 366
 ENDED = (REPORT_FINISHED, REPORT_FAILED)
 
 
@@ -60,8 +59,8 @@ def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
             raise ServiceError(name, str(error)) from None
     if start > end:
         raise ServiceError("from", "must not be after to")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ServiceError("to", f"the range must not be longer than {MAX_RANGE_DAYS} days")
+    if (end - start).days + 1 > inputs.MAX_RANGE_DAYS:
+        raise ServiceError("to", f"the range must not be longer than {inputs.MAX_RANGE_DAYS} days")
 
 
 def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
