@@ -123,7 +123,6 @@ def _defines(name: str):
         ("GRANULARITIES", "presence.py"),
         ("MAX_ID", "db_types.py"),
         ("now_default", "db_types.py"),
-        ("now", "clock.py"),
         ("API_PREFIX", "wire.py"),
         ("PUBLIC_PATHS", "security/principals.py"),
     ],
