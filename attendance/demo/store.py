@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import exists, insert, select, text
 
 from ..extensions import db
-from ..models import School, User, utcnow
+from ..models import Enrolment, School, User, utcnow
 from ..security import admins, images
 from ..security.models import DISTRICT, SCHOOL
 from ..services import bulk
@@ -111,8 +111,14 @@ def ensure_users(school_id: int, names: Sequence[str]) -> list[int]:
     missing = [name for name in names if name not in ids]
     if missing:
         stmt = insert(User).returning(User.id, sort_by_parameter_order=True)
-        new_ids = db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+        new_ids = list(
+            db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+        )
         ids.update(zip(missing, new_ids, strict=True))
+        # Enrolled since always, like every user of a database upgraded to enrolments.
+        db.session.execute(
+            insert(Enrolment), [{"user_id": i, "school_id": school_id} for i in new_ids]
+        )
         bump_generation(school_id)
     return [ids[name] for name in names]
 

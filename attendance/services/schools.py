@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 
 from ..extensions import db
-from ..models import Attendance, Closure, School, User
+from ..models import Attendance, Closure, Enrolment, Mark, School, User
 from . import Conflict
 
 # Settings that change what the figures are; editing one makes cached figures stale.
@@ -48,7 +48,10 @@ def update_school(school: School, data: dict[str, Any]) -> School:
 
 def delete_school(school: School) -> None:
     """Delete a school that has no users and no history; refuse otherwise."""
-    has_history = db.session.scalar(select(exists().where(Attendance.school_id == school.id)))
+    has_history = any(
+        db.session.scalar(select(exists().where(model.school_id == school.id)))
+        for model in (Attendance, Enrolment, Mark)
+    )
     has_users = db.session.scalar(select(exists().where(User.school_id == school.id)))
     if has_history or has_users:
         raise Conflict(
