@@ -200,9 +200,11 @@ def _versions(school_id: int, start: dt.date, end: dt.date) -> dict[dt.date, int
 
 
 def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
-    """What the figures of a past range depend on: the school's generation and day versions."""
+    """What the figures of a past range depend on: the school's generation, its chronic
+    settings (presence.md 8: they change a range's figure, no date's) and day versions."""
     versions = _versions(school.id, start, end)
-    text = f"{school.generation}|" + ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
+    text = f"{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
+    text += ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -12,7 +12,12 @@ from ..models import Attendance, Closure, Enrolment, Mark, School, User
 from . import Conflict
 
 # Settings that change what the figures are; editing one makes cached figures stale.
-RULE_FIELDS = frozenset({"timezone", "school_days", "min_daily_hours", "period_ratio"})
+# day_end and late_after change every date's figures (presence.md 7): the generation too.
+# The chronic settings change no date, only a range's overall figure: reports.fingerprint
+# includes them, so the day cache stays valid when they change.
+RULE_FIELDS = frozenset(
+    {"timezone", "school_days", "min_daily_hours", "period_ratio", "day_end", "late_after"}
+)
 
 
 def bump_generation(school_id: int) -> None:
