@@ -224,3 +224,149 @@ def test_listed_users_are_enrolled_today_or_later(db, make_school, make_user):
     listed = db.session.scalars(service.listed_users().order_by(User.id)).all()
     assert [u.name for u in listed] == [now_enrolled.name, later.name]
     assert len(db.session.scalars(service.listed_users(archived=True)).all()) == 4
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+
+def test_create_show_and_update_enrolment_fields(client, make_school):
+    school = make_school()
+    body = {
+        "name": "Grace",
+        "school_id": school.id,
+        "enrolled_from": "2026-09-01",
+        "enrolled_until": "2027-07-15",
+        "external_id": "P-0042",
+        "group": "5B",
+    }
+    resp = client.post("/api/users", json={"user": body})
+    assert resp.status_code == 201, resp.json
+    data = resp.json["data"]
+    assert {k: data[k] for k in body} == body
+    shown = client.get(f"/api/users/{data['id']}").json["data"]
+    assert shown["enrolments"] == [
+        {"school_id": school.id, "from": "2026-09-01", "until": "2027-07-15"}
+    ]
+    resp = client.patch(f"/api/users/{data['id']}", json={"enrolled_until": None, "group": "6A"})
+    assert resp.status_code == 200
+    assert (resp.json["data"]["enrolled_until"], resp.json["data"]["group"]) == (None, "6A")
+    assert resp.json["data"]["enrolments"] == [
+        {"school_id": school.id, "from": "2026-09-01", "until": None}
+    ]
+
+
+def test_defaults_are_open_and_null(client, make_school):
+    school = make_school()
+    data = client.post("/api/users", json={"name": "G", "school_id": school.id}).json["data"]
+    assert [data[k] for k in ("enrolled_from", "enrolled_until", "external_id", "group")] == [
+        None
+    ] * 4
+    assert data["enrolments"] == [{"school_id": school.id, "from": None, "until": None}]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"enrolled_from": "2026-09-02", "enrolled_until": "2026-09-01"}, "enrolled_until"),
+        ({"enrolled_from": "2026-02-30"}, "enrolled_from"),
+        ({"enrolled_until": "yesterday"}, "enrolled_until"),
+        ({"external_id": ""}, "external_id"),
+        ({"external_id": "x" * 65}, "external_id"),
+        ({"group": ""}, "group"),
+        ({"group": "5\x1bB"}, "group"),
+    ],
+)
+def test_user_field_validation(client, make_school, body, field):
+    school = make_school()
+    resp = client.post("/api/users", json={"name": "G", "school_id": school.id, **body})
+    assert resp.status_code == 422
+    assert field in resp.json["errors"], resp.json
+
+
+def test_patch_until_before_existing_from_is_422(client, make_school):
+    school = make_school()
+    body = {"name": "G", "school_id": school.id, "enrolled_from": "2026-09-01"}
+    user_id = client.post("/api/users", json=body).json["data"]["id"]
+    resp = client.patch(f"/api/users/{user_id}", json={"enrolled_until": "2026-08-31"})
+    assert resp.status_code == 422 and "enrolled_until" in resp.json["errors"]
+
+
+def test_external_id_unique_within_a_school(client, make_school):
+    a, b = make_school(), make_school()
+    assert client.post("/api/users", json={"name": "A", "school_id": a.id, "external_id": "1"})
+    resp = client.post("/api/users", json={"name": "B", "school_id": a.id, "external_id": "1"})
+    assert resp.status_code == 422 and "external_id" in resp.json["errors"]
+    resp = client.post("/api/users", json={"name": "C", "school_id": b.id, "external_id": "1"})
+    assert resp.status_code == 201
+
+
+def test_archive_ends_the_enrolment_and_lists(client, db, make_school):
+    school = make_school()
+    user_id = client.post("/api/users", json={"name": "A", "school_id": school.id}).json["data"][
+        "id"
+    ]
+    assert client.delete(f"/api/users/{user_id}").status_code == 204
+    today = spans.school_today(db.session.get(School, school.id))
+    assert spans_of(db, user_id) == [(school.id, None, today - spans.ONE_DAY)]
+    assert client.get(f"/api/users?school_id={school.id}").json["meta"]["total"] == 0
+    listed = client.get(f"/api/users?school_id={school.id}&archived=true").json["data"]
+    assert [u["id"] for u in listed] == [user_id]
+    assert listed[0]["archived_at"] is not None and listed[0]["school_id"] == school.id
+
+
+def test_list_by_group_and_enrolment(client, make_school, make_user):
+    school = make_school()
+    a = make_user(school=school, group="5B")
+    make_user(school=school, group="5A")
+    make_user(school=school, group="5B", enrolled_until=D(2020, 7, 1))  # has left
+    later = make_user(school=school, group="5B", enrolled_from=D(2100, 9, 1))  # starts later
+    resp = client.get(f"/api/users?school_id={school.id}&group=5B")
+    assert [u["id"] for u in resp.json["data"]] == [a.id, later.id]
+    resp = client.get(f"/api/users?school_id={school.id}&group=5B&archived=true")
+    assert resp.json["meta"]["total"] == 3
+
+
+def test_move_with_enrolled_from(client, db, make_school, make_user):
+    old, new = make_school(), make_school()
+    user = make_user(school=old)
+    body = {"school_id": new.id, "enrolled_from": "2026-12-01"}
+    data = client.patch(f"/api/users/{user.id}", json=body).json["data"]
+    today = spans.school_today(db.session.get(School, old.id))
+    assert data["school_id"] == new.id
+    assert (data["enrolled_from"], data["enrolled_until"]) == ("2026-12-01", None)
+    assert data["enrolments"] == [
+        {"school_id": old.id, "from": None, "until": (today - spans.ONE_DAY).isoformat()},
+        {"school_id": new.id, "from": "2026-12-01", "until": None},
+    ]
+
+
+def test_school_life_settings(client):
+    resp = client.post("/api/schools", json={"name": "S"})
+    data = resp.json["data"]
+    assert (data["day_end"], data["late_after"]) == (None, None)
+    assert (data["chronic_ratio"], data["chronic_min_days"]) == (0.1, 10)
+    body = {"day_end": "16:00", "late_after": "08:15", "chronic_ratio": 0.25, "chronic_min_days": 5}
+    data = client.patch(f"/api/schools/{data['id']}", json=body).json["data"]
+    assert {k: data[k] for k in body} == body
+    data = client.patch(f"/api/schools/{data['id']}", json={"day_end": None}).json["data"]
+    assert data["day_end"] is None and data["late_after"] == "08:15"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("day_end", "24:00"),
+        ("day_end", "8:00"),
+        ("day_end", "08:00:00"),
+        ("late_after", 800),
+        ("chronic_ratio", 0),
+        ("chronic_ratio", 1.01),
+        ("chronic_ratio", 0.125),
+        ("chronic_ratio", True),
+        ("chronic_min_days", 0),
+        ("chronic_min_days", 2.5),
+    ],
+)
+def test_school_life_settings_validation(client, field, value):
+    resp = client.post("/api/schools", json={"name": "S", field: value})
+    assert resp.status_code == 422 and field in resp.json["errors"], resp.json

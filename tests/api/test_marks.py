@@ -121,3 +121,121 @@ def test_another_schools_user_looks_like_no_user(db, make_school, make_user):
         assert error.value.field == "user_id"
         messages.add(error.value.message.replace(str(ident), "N"))
     assert len(messages) == 1
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+
+def url(school_id: int, suffix: str = "") -> str:
+    return f"/api/schools/{school_id}/marks{suffix}"
+
+
+def test_mark_list_clear_and_history(client, make_user):
+    user = make_user()
+    body = {
+        "mark": {
+            "user_id": user.id,
+            "date": "2026-11-23",
+            "status": "absent",
+            "reason": "sent home ill",
+            "excused": True,
+        }
+    }
+    resp = client.post(url(user.school_id), json=body)
+    assert resp.status_code == 201, resp.json
+    [created] = resp.json["data"]
+    assert {
+        k: created[k] for k in ("user_id", "school_id", "date", "status", "reason", "excused")
+    } == {
+        "user_id": user.id,
+        "school_id": user.school_id,
+        "date": "2026-11-23",
+        "status": "absent",
+        "reason": "sent home ill",
+        "excused": True,
+    }
+    assert created["created_by"].startswith("token:")
+    assert f"user_id={user.id}" in resp.headers["Location"]
+    listed = client.get(url(user.school_id, f"?user_id={user.id}")).json
+    assert [m["id"] for m in listed["data"]] == [created["id"]]
+    assert client.delete(url(user.school_id, f"/{created['id']}")).status_code == 204
+    assert client.get(url(user.school_id)).json["data"] == []
+    history = client.get(url(user.school_id, "?history=true")).json["data"]
+    assert [(m["status"], m["date"]) for m in history] == [
+        ("absent", "2026-11-23"),
+        ("cleared", "2026-11-23"),
+    ]
+
+
+def test_a_range_answers_the_marks_created(client, make_user):
+    user = make_user()
+    body = {
+        "user_id": user.id,
+        "from": "2030-01-07",
+        "to": "2030-01-13",
+        "status": "absent",
+        "reason": "family trip",
+    }
+    resp = client.post(url(user.school_id), json=body)
+    assert resp.status_code == 201
+    assert [m["date"] for m in resp.json["data"]] == [f"2030-01-{d:02}" for d in range(7, 12)]
+    resp = client.get(url(user.school_id, "?from=2030-01-09&to=2030-01-10"))
+    assert [m["date"] for m in resp.json["data"]] == ["2030-01-09", "2030-01-10"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"reason": None}, "reason"),
+        ({"reason": ""}, "reason"),
+        ({"reason": "   "}, "reason"),
+        ({"reason": "x" * 201}, "reason"),
+        ({"status": "present", "excused": True}, "excused"),
+        ({"excused": "yes"}, "excused"),
+        ({"status": "cleared"}, "status"),
+        ({"date": "2026-13-01"}, "date"),
+        ({"date": "2030-01-07", "status": "present"}, "date"),
+        ({"date": None, "from": "2026-01-01", "to": "2027-01-02"}, "to"),
+        ({"user_id": 99999}, "user_id"),
+        ({"user_id": "1"}, "user_id"),
+    ],
+)
+def test_mark_validation(client, make_user, fields, field):
+    user = make_user()
+    body = {"user_id": user.id, "date": "2026-11-23", "status": "absent", "reason": "ill"}
+    body = {k: v for k, v in {**body, **fields}.items() if v is not None or k == "reason"}
+    resp = client.post(url(user.school_id), json=body)
+    assert resp.status_code == 422, resp.json
+    assert field in resp.json["errors"], resp.json
+
+
+def test_mark_outside_the_enrolment_is_422(client, make_user):
+    user = make_user(enrolled_from=D(2026, 11, 25))
+    body = {"user_id": user.id, "date": "2026-11-24", "status": "absent", "reason": "ill"}
+    resp = client.post(url(user.school_id), json=body)
+    assert resp.status_code == 422 and "date" in resp.json["errors"]
+
+
+def test_other_schools_user_and_unknown_user_look_alike(client, make_school, make_user):
+    user = make_user()
+    school = make_school()
+    answers = []
+    for ident in (user.id, 99999):
+        body = {"user_id": ident, "date": "2026-11-23", "status": "absent", "reason": "ill"}
+        resp = client.post(url(school.id), json=body)
+        answers.append(resp.json["errors"]["user_id"][0].replace(str(ident), "N"))
+    assert answers[0] == answers[1]
+
+
+def test_devices_may_not_mark_and_other_schools_see_nothing(client_as, make_user, db):
+    user = make_user()
+    body = {"user_id": user.id, "date": "2026-11-23", "status": "absent", "reason": "ill"}
+    assert client_as("device", user.school).post(url(user.school_id), json=body).status_code == 403
+    own = client_as("school", user.school)
+    created = own.post(url(user.school_id), json=body).json["data"][0]
+    other = make_user().school
+    # A mark addressed under another school's path is not found.
+    assert own.delete(url(other.id, f"/{created['id']}")).status_code == 404
+    district = client_as("district")
+    assert district.delete(url(other.id, f"/{created['id']}")).status_code == 404
+    assert district.delete(url(user.school_id, "/424242")).status_code == 404
