@@ -175,7 +175,7 @@ def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
     values = {
         "school_id": world["empty_school"] if method == "DELETE" and rule.count("<") == 1 else None,
         "closure_id": world["closure"],
-        "mark_id": world["mark"],
+        "mark_id": world.get("mark"),
         "user_id": world["user"],
         "attendance_id": world["attendance"],
         "report_id": world["report"],
