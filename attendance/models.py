@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -16,13 +17,14 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_types import BigId, UTCDateTime, now_default, one_of
 from .extensions import Model
-from .presence import EVENT_TYPES, is_fever
+from .presence import ABSENT, CLEARED, EVENT_TYPES, PRESENT, is_fever
 
 # Registered on the same metadata, so migrations and tests see them.
 from .security.models import Admin, ApiToken  # noqa: F401
@@ -35,6 +37,8 @@ class School(Model):
     __table_args__ = (
         CheckConstraint("min_daily_hours > 0 AND min_daily_hours <= 24", name="min_daily_hours"),
         CheckConstraint("period_ratio >= 0 AND period_ratio < 1", name="period_ratio"),
+        CheckConstraint("chronic_ratio > 0 AND chronic_ratio <= 1", name="chronic_ratio"),
+        CheckConstraint("chronic_min_days >= 1", name="chronic_min_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +48,11 @@ class School(Model):
     min_daily_hours: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(4))
     period_ratio: Mapped[Decimal] = mapped_column(Numeric(4, 3), default=Decimal("0.8"))
     fever_threshold: Mapped[Decimal] = mapped_column(Numeric(4, 1), default=Decimal("37.5"))
+    # School life (presence.md section 7 and 8): local wall times, None is off.
+    day_end: Mapped[dt.time | None] = mapped_column(Time)
+    late_after: Mapped[dt.time | None] = mapped_column(Time)
+    chronic_ratio: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0.1"))
+    chronic_min_days: Mapped[int] = mapped_column(Integer, default=10)
     # Bumped whenever a setting, closure or enrolment changes: cached figures of older
     # generations are stale.
     generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -75,6 +84,11 @@ class User(Model):
     """A pupil or member of staff; archived, never deleted, so history stays whole."""
 
     __tablename__ = "users"
+    # The school's own pupil number is unique within the school (NULLs do not clash). An
+    # index rather than a constraint: SQLite adds one to an existing table without a rebuild.
+    __table_args__ = (
+        Index("uq_users_school_id_external_id", "school_id", "external_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -86,8 +100,70 @@ class User(Model):
         UTCDateTime, default=now_default, onupdate=now_default
     )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    group: Mapped[str | None] = mapped_column(String(64))
 
     school: Mapped[School] = relationship()
+    enrolments: Mapped[list[Enrolment]] = relationship(
+        back_populates="user", order_by="Enrolment.id", viewonly=True
+    )
+
+
+class Enrolment(Model):
+    """A span of school-local dates during which a user is counted at a school (presence.md 5).
+
+    `from` and `until` are inclusive; None is open (since always, still enrolled). A span
+    whose `until` is before its `from` covers no date (what archiving leaves of a span
+    that had not started).
+    """
+
+    __tablename__ = "enrolments"
+    __table_args__ = (
+        # "Who is enrolled at school S on dates D1..D2": by school, then the span.
+        Index("ix_enrolments_school_id_from_until", "school_id", "from", "until"),
+        # "Has this user an enrolment at this school" (every event's check).
+        Index("ix_enrolments_user_id_school_id", "user_id", "school_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"))
+    from_: Mapped[dt.date | None] = mapped_column("from", Date)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+
+    user: Mapped[User] = relationship(back_populates="enrolments")
+
+
+# The statuses a mark entry may have (presence.md 3): their home is presence.
+MARK_PRESENT, MARK_ABSENT, MARK_CLEARED = PRESENT, ABSENT, CLEARED
+
+
+class Mark(Model):
+    """One entry of an admin's mark history for one user on one local date (presence.md 3).
+
+    Append-only: a later entry (higher id) for the same user and date supersedes the
+    earlier ones, and a `cleared` entry leaves no effective mark.
+    """
+
+    __tablename__ = "marks"
+    __table_args__ = (
+        CheckConstraint("status IN ('present', 'absent', 'cleared')", name="status"),
+        CheckConstraint("NOT excused OR status = 'absent'", name="excused"),
+        Index("ix_marks_school_id_date", "school_id", "date"),
+        Index("ix_marks_user_id_date_id", "user_id", "date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    excused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who recorded it: "token:<api token id>" or "admin:<admin id>".
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
 
 class Attendance(Model):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from attendance import clock, create_app
 from attendance.config import _database_url
 from attendance.extensions import db as _db
-from attendance.models import Attendance, Report, School, User
+from attendance.models import Attendance, Enrolment, Report, School, User
 from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"
@@ -44,7 +44,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def reset_schema(app: Flask) -> None:
+def reset_schema(app: Flask, revision: str = "head") -> None:
     """Drop everything and run the migrations from scratch (so they are tested too)."""
     from flask_migrate import upgrade
 
@@ -57,7 +57,7 @@ def reset_schema(app: Flask) -> None:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 for table in inspect(conn).get_table_names():
                     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"')
-        upgrade()
+        upgrade(revision=revision)
 
 
 def event_body(user: User, **overrides: Any) -> dict[str, Any]:
@@ -204,11 +204,21 @@ def make_school(db: Any) -> Callable[..., School]:
 
 @pytest.fixture
 def make_user(db: Any, make_school: Callable[..., School]) -> Callable[..., User]:
+    """A user, enrolled at its school: open at both ends unless `enrolled_from` /
+    `enrolled_until` say otherwise (`enrolled=False`: no enrolment at all)."""
+
     def make(**overrides: Any) -> User:
         if "school_id" not in overrides and "school" not in overrides:
             overrides["school"] = make_school()
+        enrolled = overrides.pop("enrolled", True)
+        span = overrides.pop("enrolled_from", None), overrides.pop("enrolled_until", None)
         user = User(**{"name": "Ada Lovelace", **overrides})
         db.session.add(user)
+        db.session.flush()
+        if enrolled:
+            db.session.add(
+                Enrolment(user_id=user.id, school_id=user.school_id, from_=span[0], until=span[1])
+            )
         db.session.commit()
         return user
 

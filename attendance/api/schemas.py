@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..presence import CHECKIN, CHECKOUT, EVENT_TYPES
+from ..models import User
+from ..presence import ABSENT, CHECKIN, CHECKOUT, EVENT_TYPES, MARK_STATUSES, PRESENT
 from ..schemas.fields import (
     BodySchema,
+    Day,
     Instant,
+    Name,
+    StrictBoolean,
     StrictDecimal,
     StrictInteger,
     id_range,
@@ -16,6 +22,7 @@ from ..schemas.fields import (
     required_name,
 )
 from ..security.images import ImageInput, ImageOutput
+from ..services import enrolments as spans
 
 EVENT_TYPE_ERROR = f"must be {CHECKIN} or {CHECKOUT}"
 
@@ -23,12 +30,45 @@ EVENT_TYPE_ERROR = f"must be {CHECKIN} or {CHECKOUT}"
 # -- users -------------------------------------------------------------------------------
 
 
+def _current_span(user: User) -> spans.Span:
+    today = spans.school_today(user.school)
+    enrolment = spans.current(user.enrolments, user.school_id, today)
+    return (None, None) if enrolment is None else (enrolment.from_, enrolment.until)
+
+
+def _day_or_none(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+class EnrolmentSchema(ma.Schema):
+    school_id = fields.Integer()
+    from_ = fields.Date(data_key="from", allow_none=True)
+    until = fields.Date(allow_none=True)
+
+
 class UserSchema(ma.Schema):
     id = fields.Integer()
     name = fields.String()
-    school_id = fields.Integer()
+    school_id = fields.Integer(metadata={"description": "The school of the latest enrolment"})
+    enrolled_from = fields.Function(
+        lambda user: _day_or_none(_current_span(user)[0]),
+        metadata={"type": "string", "format": "date", "nullable": True},
+    )
+    enrolled_until = fields.Function(
+        lambda user: _day_or_none(_current_span(user)[1]),
+        metadata={"type": "string", "format": "date", "nullable": True},
+    )
+    external_id = fields.String(allow_none=True)
+    group = fields.String(allow_none=True)
+    archived_at = fields.AwareDateTime(attribute="deleted_at", allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+
+
+class UserDetailSchema(UserSchema):
+    """One user, with every enrolment, oldest first."""
+
+    enrolments = fields.List(fields.Nested(EnrolmentSchema))
 
 
 class UserInSchema(BodySchema):
@@ -36,6 +76,10 @@ class UserInSchema(BodySchema):
 
     name = required_name()
     school_id = StrictInteger(required=True, validate=id_range())
+    enrolled_from = Day(allow_none=True)
+    enrolled_until = Day(allow_none=True)
+    external_id = Name(allow_none=True, validate=validate.Length(min=1, max=64))
+    group = Name(allow_none=True, validate=validate.Length(min=1, max=64))
 
 
 class UserFilterSchema(ma.Schema):
@@ -43,6 +87,56 @@ class UserFilterSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     school_id = fields.Integer(validate=id_range())
+    group = fields.String(validate=validate.Length(min=1, max=64))
+    archived = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: list every user, not only those enrolled today or later"},
+    )
+
+
+# -- marks -------------------------------------------------------------------------------
+
+
+class MarkSchema(ma.Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    school_id = fields.Integer()
+    date = fields.Date()
+    status = fields.String(metadata={"enum": list(MARK_STATUSES)})
+    reason = fields.String(allow_none=True)
+    excused = fields.Boolean()
+    created_by = fields.String(metadata={"description": "token:<id> or admin:<id>"})
+    created_at = fields.AwareDateTime()
+
+
+class MarkInSchema(BodySchema):
+    """One date (`date`), or each school day of `from`..`to` the user is enrolled on."""
+
+    envelope = "mark"
+
+    user_id = StrictInteger(required=True, validate=id_range())
+    date = Day()
+    from_ = Day(data_key="from")
+    to = Day()
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf((PRESENT, ABSENT), error="must be present or absent"),
+    )
+    reason = Name(required=True, validate=validate.Length(min=1, max=200))
+    excused = StrictBoolean(load_default=False)
+
+
+class MarkFilterSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    user_id = fields.Integer(validate=id_range())
+    from_ = Day(data_key="from")
+    to = Day()
+    history = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: every entry, clearings included, oldest first"},
+    )
 
 
 # -- attendances -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import abort, url_for
 from flask.views import MethodView
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import User
@@ -13,7 +14,7 @@ from ..security.principals import allow, check_row, claim_school, scope_query
 from ..security.roles import DEVICE, SCHOOL
 from ..services import users as service
 from .common import Blueprint, PageArgs, envelope, paginate
-from .schemas import UserFilterSchema, UserInSchema, UserSchema
+from .schemas import UserDetailSchema, UserFilterSchema, UserInSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")
 
@@ -33,18 +34,25 @@ class Users(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, envelope(UserSchema, many=True))
     def get(self, filters: dict[str, Any], page: dict[str, Any]) -> Any:
-        """List users (not archived), optionally of one school."""
-        query = scope_query(service.active_users().order_by(User.id), User.school_id)
+        """List pupils enrolled today or later (`archived=true`: every user), by school, group."""
+        query = scope_query(
+            service.listed_users(archived=filters["archived"])
+            .options(selectinload(User.enrolments), selectinload(User.school))
+            .order_by(User.id),
+            User.school_id,
+        )
         if "school_id" in filters:
             claim_school(filters["school_id"])
             query = query.where(User.school_id == filters["school_id"])
+        if "group" in filters:
+            query = query.where(User.group == filters["group"])
         return paginate(query, page)
 
     @allow(SCHOOL)
     @blp.arguments(UserInSchema)
-    @blp.response(201, envelope(UserSchema))
+    @blp.response(201, envelope(UserDetailSchema))
     def post(self, data: dict[str, Any]) -> Any:
-        """Create a user in a school."""
+        """Create a user in a school, enrolled from `enrolled_from` until `enrolled_until`."""
         claim_school(data["school_id"])
         user = service.create_user(data)
         db.session.commit()
@@ -54,21 +62,21 @@ class Users(MethodView):
 @blp.route("/<int:user_id>")
 class UserItem(MethodView):
     @allow(SCHOOL)
-    @blp.response(200, envelope(UserSchema))
+    @blp.response(200, envelope(UserDetailSchema))
     def get(self, user_id: int) -> Any:
         """Show a user."""
         return {"data": _active_or_404(user_id)}
 
     @allow(SCHOOL)
     @blp.arguments(UserInSchema(partial=True))
-    @blp.response(200, envelope(UserSchema))
+    @blp.response(200, envelope(UserDetailSchema))
     def patch(self, data: dict[str, Any], user_id: int) -> Any:
         """Update some of a user's fields."""
         return _update(user_id, data)
 
     @allow(SCHOOL)
     @blp.arguments(UserInSchema(partial=True))
-    @blp.response(200, envelope(UserSchema))
+    @blp.response(200, envelope(UserDetailSchema))
     def put(self, data: dict[str, Any], user_id: int) -> Any:
         """Update a user (fields left out keep their values, as the seed did)."""
         return _update(user_id, data)
@@ -76,7 +84,7 @@ class UserItem(MethodView):
     @allow(SCHOOL)
     @blp.response(204)
     def delete(self, user_id: int) -> None:
-        """Archive a user: no longer listed or counted; their attendance history is kept."""
+        """Archive a user: their enrolments end yesterday; their history is kept and counted."""
         service.archive_user(_active_or_404(user_id))
         db.session.commit()
 

@@ -20,7 +20,7 @@ from sqlalchemy import exists, insert, select, text
 
 from .. import clock
 from ..extensions import db
-from ..models import School, User
+from ..models import Enrolment, School, User
 from ..presence import is_fever, local_date
 from ..security import admins, images
 from ..security.roles import DISTRICT, SCHOOL
@@ -112,8 +112,14 @@ def ensure_users(school_id: int, names: Sequence[str]) -> list[int]:
     missing = [name for name in names if name not in ids]
     if missing:
         stmt = insert(User).returning(User.id, sort_by_parameter_order=True)
-        new_ids = db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+        new_ids = list(
+            db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+        )
         ids.update(zip(missing, new_ids, strict=True))
+        # Enrolled since always, like every user of a database upgraded to enrolments.
+        db.session.execute(
+            insert(Enrolment), [{"user_id": i, "school_id": school_id} for i in new_ids]
+        )
         bump_generation(school_id)
     return [ids[name] for name in names]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 from functools import cache
@@ -159,3 +161,31 @@ def _refuse_unstorable(data: dict[str, Any]) -> None:
                 pending.extend(item)
     if bad:
         raise ma.ValidationError(bad)
+
+
+WALL_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+class WallTime(fields.Field):
+    """A local wall time as `"HH:MM"` (24-hour), or null."""
+
+    default_error_messages = {"invalid": 'must be a time "HH:MM" from 00:00 to 23:59, or null'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"type": "string", "pattern": WALL_TIME.pattern})
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.strftime("%H:%M")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not WALL_TIME.fullmatch(value):
+            raise self.make_error("invalid")
+        return dt.time(int(value[:2]), int(value[3:]))
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only (not "yes", 1 or "on")."""
+
+    truthy = {True}
+    falsy = {False}

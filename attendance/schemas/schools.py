@@ -11,6 +11,7 @@ from .fields import (
     Name,
     StrictDecimal,
     StrictInteger,
+    WallTime,
     places,
     required_name,
     unique,
@@ -26,6 +27,10 @@ class SchoolSchema(ma.Schema):
     min_daily_hours = fields.Float()
     period_ratio = fields.Float()
     fever_threshold = fields.Float()
+    day_end = WallTime(allow_none=True)
+    late_after = WallTime(allow_none=True)
+    chronic_ratio = fields.Float()
+    chronic_min_days = fields.Integer()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -55,6 +60,17 @@ class SchoolInSchema(BodySchema):
     )
     fever_threshold = StrictDecimal(
         validate=[validate.Range(min=28, max=43, error="must be between 28 and 43"), places(1)]
+    )
+    day_end = WallTime(allow_none=True)
+    late_after = WallTime(allow_none=True)
+    chronic_ratio = StrictDecimal(
+        validate=[
+            validate.Range(min=0, max=1, min_inclusive=False, error="must be over 0 and at most 1"),
+            places(2),
+        ]
+    )
+    chronic_min_days = StrictInteger(
+        validate=validate.Range(min=1, max=10_000, error="must be an integer from 1 to 10000")
     )
 
 

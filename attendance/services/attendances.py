@@ -8,13 +8,13 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, literal_column, select
+from sqlalchemy import Select, and_, bindparam, exists, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import clock
 from ..extensions import db
 from ..inputs import MAX_FUTURE
-from ..models import Attendance, School, User
+from ..models import Attendance, Enrolment, School
 from ..presence import is_fever, local_date
 from ..security import images
 from ..signals import attendances_recorded
@@ -26,18 +26,19 @@ def check_event(
     data: Mapping[str, Any],
     *,
     school_found: bool,
-    user_school_id: int | None,
+    enrolled: bool,
     received_at: dt.datetime,
 ) -> None:
     """Refuse an event that breaks a rule (one event or a batch: the same rules and messages).
 
-    `user_school_id` is the school of the active user named by `data["user_id"]`, or None
-    when there is no such user (or it is archived).
+    `enrolled`: the user named by `data["user_id"]` exists and has an enrolment at the
+    school, past, present or future. Archived or moved, a pupil's late-synced events are
+    stored (api.md); the figures count only the dates they were enrolled on.
     """
     school_id, user_id = data["school_id"], data["user_id"]
     if not school_found:
         raise ServiceError("school_id", f"school {school_id} does not exist")
-    if user_school_id != school_id:
+    if not enrolled:
         # One message for "no such user" and "another school's user": a school's token
         # must not learn which user ids exist elsewhere.
         raise ServiceError("user_id", f"user {user_id} does not exist in school {school_id}")
@@ -159,13 +160,13 @@ def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime)
     row = db.session.execute(
         _LOOK_UP, {"school_id": data["school_id"], "user_id": data["user_id"], "key": key}
     ).first()
-    school, user_school_id, existing = row if row is not None else (None, None, None)
+    school, enrolled, existing = row if row is not None else (None, False, None)
     if existing is not None:
         return Recorded.of(existing)
     check_event(
         data,
         school_found=school is not None,
-        user_school_id=user_school_id,
+        enrolled=bool(enrolled),
         received_at=received_at,
     )
     raise RuntimeError("an event that passes every check was not stored")
@@ -175,9 +176,9 @@ def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime)
 _LOOK_UP = (
     select(
         School,
-        select(User.school_id)
-        .where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
-        .scalar_subquery(),
+        exists()
+        .where(Enrolment.user_id == bindparam("user_id"), Enrolment.school_id == School.id)
+        .correlate(School),
         Attendance,
     )
     .outerjoin(
@@ -189,7 +190,7 @@ _LOOK_UP = (
 
 
 def _insert_checked(insert: Any) -> Any:
-    """INSERT ... SELECT FROM users WHERE the user is active and in the school."""
+    """INSERT ... SELECT FROM enrolments WHERE the user has one at the school."""
     table = Attendance.__table__
     params = [
         bindparam("type", type_=table.c.type.type),
@@ -199,10 +200,13 @@ def _insert_checked(insert: Any) -> Any:
         bindparam("received_at", type_=table.c.received_at.type),
         bindparam("idempotency_key", type_=table.c.idempotency_key.type),
     ]
-    source = select(User.id, User.school_id, *params).where(
-        User.id == bindparam("user_id"),
-        User.school_id == bindparam("school_id"),
-        User.deleted_at.is_(None),
+    source = (
+        select(Enrolment.user_id, Enrolment.school_id, *params)
+        .where(
+            Enrolment.user_id == bindparam("user_id"),
+            Enrolment.school_id == bindparam("school_id"),
+        )
+        .limit(1)
     )
     return (
         insert(table)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from .. import clock
 from ..extensions import db
-from ..models import Attendance, School, User
+from ..models import Attendance, Enrolment, School
 from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
@@ -60,7 +60,7 @@ def record_many(
     valid = [(i, e) for i, e in enumerate(events) if not isinstance(e, Outcome)]
     if not valid:
         return [o for o in outcomes if o is not None]
-    users, schools = _load_users_and_schools(valid)
+    enrolled, schools = _load_enrolments_and_schools(valid)
     stored = _stored_keys(_key(e) for _, e in valid)
 
     rows: list[tuple[int, Row]] = []
@@ -79,7 +79,7 @@ def record_many(
             check_event(
                 event,
                 school_found=event["school_id"] in schools,
-                user_school_id=users.get(event["user_id"]),
+                enrolled=(event["user_id"], event["school_id"]) in enrolled,
                 received_at=received_at,
             )
         except ServiceError as error:
@@ -117,19 +117,21 @@ def _key(event: Mapping[str, Any]) -> tuple[int, str] | None:
     return None if key is None else (event["school_id"], key)
 
 
-def _load_users_and_schools(
+def _load_enrolments_and_schools(
     events: Sequence[tuple[int, Mapping[str, Any]]],
-) -> tuple[dict[int, int], dict[int, str]]:
-    """Active users named by the batch -> their school; schools named -> their timezone."""
+) -> tuple[set[tuple[int, int]], dict[int, str]]:
+    """The (user, school) pairs of the batch's users' enrolments; schools named -> timezone."""
     user_ids = sorted({e["user_id"] for _, e in events})
     school_ids = sorted({e["school_id"] for _, e in events})
-    users = db.session.execute(
-        select(User.id, User.school_id).where(_among(User.id, user_ids), User.deleted_at.is_(None))
+    pairs = db.session.execute(
+        select(Enrolment.user_id, Enrolment.school_id)
+        .where(_among(Enrolment.user_id, user_ids))
+        .distinct()
     )
     schools = db.session.execute(
         select(School.id, School.timezone).where(_among(School.id, school_ids))
     )
-    return {u: s for u, s in users}, {s: tz for s, tz in schools}
+    return {(u, s) for u, s in pairs}, {s: tz for s, tz in schools}
 
 
 def _among(column: Any, values: Sequence[Any]) -> Any:

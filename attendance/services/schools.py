@@ -8,11 +8,16 @@ from typing import Any
 from sqlalchemy import exists, select, update
 
 from ..extensions import db
-from ..models import Attendance, Closure, School, User
+from ..models import Attendance, Closure, Enrolment, Mark, School, User
 from . import Conflict
 
 # Settings that change what the figures are; editing one makes cached figures stale.
-RULE_FIELDS = frozenset({"timezone", "school_days", "min_daily_hours", "period_ratio"})
+# day_end and late_after change every date's figures (presence.md 7): the generation too.
+# The chronic settings change no date, only a range's overall figure: reports.fingerprint
+# includes them, so the day cache stays valid when they change.
+RULE_FIELDS = frozenset(
+    {"timezone", "school_days", "min_daily_hours", "period_ratio", "day_end", "late_after"}
+)
 
 
 def bump_generation(school_id: int) -> None:
@@ -48,7 +53,10 @@ def update_school(school: School, data: dict[str, Any]) -> School:
 
 def delete_school(school: School) -> None:
     """Delete a school that has no users and no history; refuse otherwise."""
-    has_history = db.session.scalar(select(exists().where(Attendance.school_id == school.id)))
+    has_history = any(
+        db.session.scalar(select(exists().where(model.school_id == school.id)))
+        for model in (Attendance, Enrolment, Mark)
+    )
     has_users = db.session.scalar(select(exists().where(User.school_id == school.id)))
     if has_history or has_users:
         raise Conflict(

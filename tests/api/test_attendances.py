@@ -111,10 +111,37 @@ def test_user_must_belong_to_school(client, make_school, make_user):
     assert resp.json["errors"]["user_id"] == [f"user {user.id} does not exist in school {other.id}"]
 
 
-def test_archived_user_cannot_check_in(client, make_user):
+def test_archived_users_late_sync_is_stored(client, make_user):
+    """api.md: a device's late sync is never refused for a pupil who has since left."""
     user = make_user()
     client.delete(f"/api/users/{user.id}")
-    assert client.post("/api/attendances", json=body(user)).status_code == 422
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    resp = client.post("/api/attendances", json=body(user, timestamp=yesterday))
+    assert resp.status_code == 201
+    bulk = client.post("/api/attendances/bulk", json={"attendances": [body(user)]})
+    assert bulk.json["data"]["results"][0]["status"] == "created", bulk.json
+
+
+def test_moved_users_events_at_the_old_school_are_stored(client, make_school, make_user):
+    old = make_school()
+    user = make_user(school=old)
+    new = make_school()
+    client.patch(f"/api/users/{user.id}", json={"school_id": new.id})
+    assert client.post("/api/attendances", json=body(user, school_id=old.id)).status_code == 201
+    assert client.post("/api/attendances", json=body(user, school_id=new.id)).status_code == 201
+
+
+def test_user_without_enrolment_at_the_school_is_refused(client, make_school, make_user):
+    """Same message as for no such user, for one event and for a batch's item."""
+    school = make_school()
+    user = make_user(school=school, enrolled=False)
+    message = [f"user {user.id} does not exist in school {school.id}"]
+    resp = client.post("/api/attendances", json=body(user))
+    assert resp.status_code == 422 and resp.json["errors"]["user_id"] == message
+    bulk = client.post("/api/attendances/bulk", json={"attendances": [body(user)]})
+    assert bulk.json["data"]["results"][0]["errors"] == {"user_id": message}
+    resp = client.post("/api/attendances", json=body(user, user_id=99999))
+    assert resp.json["errors"]["user_id"] == [f"user 99999 does not exist in school {school.id}"]
 
 
 def test_future_timestamps(client, make_user):

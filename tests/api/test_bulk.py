@@ -97,13 +97,12 @@ def test_same_rules_and_messages_as_one_post(client, make_school, make_user):
         }
 
 
-def test_archived_users_are_refused(client, make_user):
+def test_archived_users_late_syncs_are_stored(client, make_user):
+    """api.md: a pupil who has left keeps an enrolment there; their late events are stored."""
     user = make_user()
     client.delete(f"/api/users/{user.id}")
     result = client.post(URL, json={"attendances": [item(user)]}).json["data"]["results"][0]
-    assert result["errors"] == {
-        "user_id": [f"user {user.id} does not exist in school {user.school_id}"]
-    }
+    assert result["status"] == "created"
 
 
 def test_timestamp_defaults_to_receipt(client, make_user, db):

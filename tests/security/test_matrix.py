@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from attendance.models import Closure
+from attendance.models import Closure, Mark
 from attendance.security.images import Upload, save
 
 from .images import png
@@ -56,6 +56,18 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
         row(403, 404, 200, 200),
     ),
     ("/api/schools/<int:school_id>/closures/<int:closure_id>", "DELETE"): (
+        "",
+        None,
+        row(403, 404, 204, 204),
+    ),
+    # Marks: admins of that school and district admins; never devices.
+    ("/api/schools/<int:school_id>/marks", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/schools/<int:school_id>/marks", "POST"): (
+        "",
+        lambda w: {"user_id": w["user"], "date": "2026-11-23", "status": "absent", "reason": "ill"},
+        row(403, 404, 201, 201),
+    ),
+    ("/api/schools/<int:school_id>/marks/<int:mark_id>", "DELETE"): (
         "",
         None,
         row(403, 404, 204, 204),
@@ -120,7 +132,15 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
     make_user(school=other)
     event = make_event(user=user, image=save(Upload(png())))
     closure = Closure(school_id=own.id, date=dt.date(2026, 12, 25))
-    db.session.add(closure)
+    mark = Mark(
+        user_id=user.id,
+        school_id=own.id,
+        date=dt.date(2026, 11, 23),
+        status="absent",
+        reason="ill",
+        created_by="admin:1",
+    )
+    db.session.add_all([closure, mark])
     db.session.commit()
     aggregate = client_as("district").get(f"/api/attendances/aggregate/school/{own.id}")
     return {
@@ -131,6 +151,7 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
         "user": user.id,
         "attendance": event.id,
         "closure": closure.id,
+        "mark": mark.id,
     }
 
 
@@ -154,6 +175,7 @@ def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
     values = {
         "school_id": world["empty_school"] if method == "DELETE" and rule.count("<") == 1 else None,
         "closure_id": world["closure"],
+        "mark_id": world.get("mark"),
         "user_id": world["user"],
         "attendance_id": world["attendance"],
         "report_id": world["report"],

@@ -64,9 +64,11 @@ def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
 
 
 def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
-    """What the figures of a past range depend on: the school's generation and day versions."""
+    """What the figures of a past range depend on: the school's generation, its chronic
+    settings (presence.md 8: they change a range's figure, no date's) and day versions."""
     versions = day_versions(school.id, start, end)
-    text = f"{school.generation}|" + ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
+    text = f"{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
+    text += ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
