@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from ..extensions import db
+from ..inputs import MAX_RANGE_DAYS
 from ..models import (
     MARK_ABSENT,
     MARK_CLEARED,
@@ -27,8 +28,6 @@ from ..models import (
 from . import ServiceError
 from . import enrolments as spans
 from .daycache import invalidate_days
-
-MAX_RANGE_DAYS = 366
 
 
 def record(

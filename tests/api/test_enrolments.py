@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from attendance.models import DayVersion, Enrolment, School, User
-from attendance.services import ServiceError, reports
+from attendance.services import ServiceError
 from attendance.services import enrolments as spans
 from attendance.services import schools as school_service
 from attendance.services import users as service
+from attendance.services.reports import requesting as reports
 
 D = dt.date
 # Friday 2026-11-27 10:00 UTC (presence.md's `now`); the schools below are in UTC.
