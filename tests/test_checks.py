@@ -22,10 +22,20 @@ def test_mypy_checks_the_whole_package():
 
 
 def _migrations_checks() -> dict[str, str]:
-    """`sa.CheckConstraint("sql", name=op.f("name"))` of every migration, by name."""
+    """`sa.CheckConstraint("sql", name=op.f("name"))` and `op.create_check_constraint(
+    op.f("name"), "table", "sql")` of every migration, by name."""
     made = {}
     for path in (ROOT / "migrations" / "versions").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "create_check_constraint"
+            ):
+                name, _, sql = node.args
+                assert isinstance(name, ast.Call) and isinstance(sql, ast.Constant)
+                made[name.args[0].value] = sql.value
+                continue
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)

@@ -21,12 +21,6 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-SCHOOL_CHECKS = (
-    ("chronic_ratio", "chronic_ratio > 0 AND chronic_ratio <= 1"),
-    ("chronic_min_days", "chronic_min_days >= 1"),
-)
-
-
 def upgrade():
     with op.batch_alter_table("schools", schema=None) as batch_op:
         batch_op.add_column(sa.Column("day_end", sa.Time(), nullable=True))
@@ -110,8 +104,12 @@ def _school_checks():
     """The range checks of the new settings; SQLite cannot add a CHECK to a table in place."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name, condition in SCHOOL_CHECKS:
-        op.create_check_constraint(op.f(f"ck_schools_{name}"), "schools", condition)
+    op.create_check_constraint(
+        op.f("ck_schools_chronic_ratio"), "schools", "chronic_ratio > 0 AND chronic_ratio <= 1"
+    )
+    op.create_check_constraint(
+        op.f("ck_schools_chronic_min_days"), "schools", "chronic_min_days >= 1"
+    )
 
 
 def _enrol_existing_users(enrolments):
