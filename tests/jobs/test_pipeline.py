@@ -24,7 +24,6 @@ from attendance.services.reports import reading, requesting, steps
 
 from .. import faults
 from ..conftest import submit_report
-from ..unit.presence_helpers import report_dict
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)  # presence.md's Friday
 MON = dt.date(2026, 11, 23)
@@ -81,7 +80,7 @@ def expected(school, start, end, granularity):
     for e in db.session.scalars(select(Enrolment).where(Enrolment.school_id == school.id)):
         spans.setdefault(e.user_id, []).append((e.from_, e.until))
     figures = presence.aggregate(spans, days, start, end, granularity, rules, NOW, spans)
-    return report_dict(figures)
+    return reading.FiguresSchema().dump(figures)
 
 
 def db_events(school):
