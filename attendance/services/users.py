@@ -16,21 +16,8 @@ from ..models import Enrolment, School, User
 from ..presence import local_date
 from . import ServiceError
 from . import enrolments as spans
-from .schools import bump_generation
 
 SPAN_FIELDS = ("enrolled_from", "enrolled_until")
-
-
-def _until_the_pipeline_reads_enrolments(*school_ids: int) -> None:
-    """Bump the generation of schools whose figures change under the pipeline as it is.
-
-    The report pipeline still counts a school's users as `users.school_id` and drops
-    archived users from every date, so creating, moving or archiving a user changes past
-    figures that the enrolment rules leave alone (enrolments.invalidate_change is exact
-    for those rules). Remove this, and its calls, when the pipeline reads enrolments.
-    """
-    for school_id in school_ids:
-        bump_generation(school_id)
 
 
 def active_users() -> Select[User]:
@@ -100,7 +87,6 @@ def create_user(data: dict[str, Any], now: dt.datetime | None = None) -> User:
     db.session.add(user)
     db.session.flush()
     spans.open_enrolment(user, school, first, last, now)
-    _until_the_pipeline_reads_enrolments(school.id)
     return user
 
 
@@ -129,7 +115,6 @@ def update_user(user: User, data: dict[str, Any], now: dt.datetime | None = None
     if moving:
         spans.end_at(user, old_school, now)
         spans.open_enrolment(user, school, first, span.get("enrolled_until"), now)
-        _until_the_pipeline_reads_enrolments(old_school.id, school.id)
     return user
 
 
@@ -139,4 +124,3 @@ def archive_user(user: User, now: dt.datetime | None = None) -> None:
     user.deleted_at = now
     spans.end_at(user, user.school, now)
     db.session.flush()
-    _until_the_pipeline_reads_enrolments(user.school_id)

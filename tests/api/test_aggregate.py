@@ -25,7 +25,7 @@ def test_today_by_default(client, make_event):
     assert abs(generated - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=30)
     assert list(doc) == [
         "school_id", "from", "to", "granularity", "enrolled", "presences", "absences",
-        "buckets", "report_id", "status", "generated_at",
+        "chronic", "buckets", "report_id", "status", "generated_at",
     ]  # fmt: skip
 
 
@@ -55,6 +55,7 @@ def test_document_shape_by_week(client, make_school, make_user):
         "start": "2026-11-01",
         "end": "2026-11-01",
         "counted_days": 0,
+        "enrolled": None,
         "present": None,
         "absent": None,
     }

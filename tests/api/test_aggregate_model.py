@@ -106,6 +106,8 @@ class SchoolMachine(RuleBasedStateMachine):
         self.ratio = Decimal(body["period_ratio"])
         self.closures: dict[dt.date, int] = {}
         self.users: list[int] = []  # active
+        # every user's enrolment spans (presence.md 5): archiving ends them yesterday
+        self.spans: dict[int, list[tuple[dt.date | None, dt.date | None]]] = {}
         self.events: dict[int, presence.Event] = {}
         self.keys: set[str] = set()  # idempotency keys sent
         self.last: tuple[dt.date, dt.date, str] | None = None
@@ -187,6 +189,7 @@ class SchoolMachine(RuleBasedStateMachine):
         )
         assert resp.status_code == 201, resp.json
         self.users.append(resp.json["data"]["id"])
+        self.spans[resp.json["data"]["id"]] = [(None, None)]
 
     def delete_user(self, data: st.DataObject) -> None:
         if len(self.users) < 2:
@@ -194,6 +197,7 @@ class SchoolMachine(RuleBasedStateMachine):
         user = data.draw(st.sampled_from(self.users), label="user")
         assert self.client.delete(f"/api/users/{user}").status_code == 204
         self.users.remove(user)
+        self.spans[user] = [(None, self.today() - dt.timedelta(days=1))]
 
     @rule(
         data=st.data(),
@@ -422,9 +426,9 @@ class SchoolMachine(RuleBasedStateMachine):
             start = end = presence.local_today(now, self.tz)
         else:
             self.last = (start, end, granularity)
-        want, _ = oracle.oracle_report(
+        want, _, _ = oracle.oracle_school_report(
             list(self.events.values()),
-            self.users,
+            list(self.spans),
             start,
             end,
             granularity,
@@ -434,6 +438,12 @@ class SchoolMachine(RuleBasedStateMachine):
             self.min_hours,
             self.ratio,
             now,
+            self.spans,
+            [],
+            None,
+            None,
+            Decimal("0.1"),
+            10,
         )
         got = {k: doc[k] for k in want}
         assert got == want

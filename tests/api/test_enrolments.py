@@ -71,25 +71,7 @@ def test_changed_dates(old, new, changed):
 # -- services and their invalidation ---------------------------------------------------------
 
 
-@pytest.fixture
-def exact(monkeypatch):
-    """The invalidation of the enrolment rules alone, without the bumps the pipeline needs
-    until it reads enrolments (see test_pipeline_as_it_is_still_gets_its_generation_bumps)."""
-    monkeypatch.setattr(service, "_until_the_pipeline_reads_enrolments", lambda *ids: None)
-
-
-def test_pipeline_as_it_is_still_gets_its_generation_bumps(db, make_school):
-    """Until the pipeline reads enrolments it counts users by users.school_id and drops
-    archived users from every date: creating, moving, archiving change past figures."""
-    a, b = make_school(), make_school()
-    before = generation(db, a.id), generation(db, b.id)
-    user = service.create_user({"name": "U", "school_id": a.id, "enrolled_from": TODAY}, NOW)
-    service.update_user(user, {"school_id": b.id}, NOW)
-    service.archive_user(user, NOW)
-    assert (generation(db, a.id), generation(db, b.id)) == (before[0] + 2, before[1] + 2)
-
-
-def test_create_opens_an_enrolment(db, make_school, exact):
+def test_create_opens_an_enrolment(db, make_school):
     school = make_school()
     gen = school.generation
     user = service.create_user({"name": "Open", "school_id": school.id}, NOW)
@@ -98,7 +80,7 @@ def test_create_opens_an_enrolment(db, make_school, exact):
     assert generation(db, school.id) == gen + 1
 
 
-def test_create_from_a_past_date_bumps_exactly_those_dates(db, make_school, exact):
+def test_create_from_a_past_date_bumps_exactly_those_dates(db, make_school):
     school = make_school()
     gen = school.generation
     user = service.create_user(
@@ -110,7 +92,7 @@ def test_create_from_a_past_date_bumps_exactly_those_dates(db, make_school, exac
     assert versions(db, school.id) == {D(2026, 11, d): 1 for d in (23, 24, 25, 26)}
 
 
-def test_create_from_today_or_later_touches_no_cache(db, make_school, exact):
+def test_create_from_today_or_later_touches_no_cache(db, make_school):
     school = make_school()
     gen = school.generation
     service.create_user({"name": "N", "school_id": school.id, "enrolled_from": TODAY}, NOW)
@@ -133,7 +115,7 @@ def test_until_before_from_is_refused(db, make_school):
         service.update_user(user, {"enrolled_until": YESTERDAY}, NOW)
 
 
-def test_update_edits_the_latest_enrolment(db, make_school, exact):
+def test_update_edits_the_latest_enrolment(db, make_school):
     school = make_school()
     user = service.create_user({"name": "E", "school_id": school.id}, NOW)
     gen = generation(db, school.id)
@@ -147,7 +129,7 @@ def test_update_edits_the_latest_enrolment(db, make_school, exact):
     assert generation(db, school.id) == gen + 1
 
 
-def test_archive_ends_enrolments_yesterday(db, make_school, exact):
+def test_archive_ends_enrolments_yesterday(db, make_school):
     school = make_school()
     user = service.create_user({"name": "A", "school_id": school.id}, NOW)
     future = Enrolment(user_id=user.id, school_id=school.id, from_=D(2026, 12, 7))
@@ -164,7 +146,7 @@ def test_archive_ends_enrolments_yesterday(db, make_school, exact):
     assert (generation(db, school.id), versions(db, school.id)) == (gen, {})
 
 
-def test_archive_just_before_midnight_bumps_today(db, make_school, exact):
+def test_archive_just_before_midnight_bumps_today(db, make_school):
     """Within daycache's margin of the day's end, today may be cached by the time we commit."""
     school = make_school()
     user = service.create_user({"name": "A", "school_id": school.id}, NOW)
@@ -180,7 +162,7 @@ def test_archive_uses_the_schools_local_today(db, make_school):
     assert spans_of(db, user.id) == [(school.id, None, TODAY)]
 
 
-def test_move_ends_old_and_opens_new(db, make_school, exact):
+def test_move_ends_old_and_opens_new(db, make_school):
     old, new = make_school(), make_school(timezone="Pacific/Honolulu")
     user = service.create_user({"name": "M", "school_id": old.id}, NOW)
     gens = generation(db, old.id), generation(db, new.id)
@@ -193,7 +175,7 @@ def test_move_ends_old_and_opens_new(db, make_school, exact):
     assert versions(db, old.id) == versions(db, new.id) == {}
 
 
-def test_move_with_enrolled_from_bumps_the_new_schools_past_dates(db, make_school, exact):
+def test_move_with_enrolled_from_bumps_the_new_schools_past_dates(db, make_school):
     old, new = make_school(), make_school()
     user = service.create_user({"name": "M", "school_id": old.id}, NOW)
     service.update_user(user, {"school_id": new.id, "enrolled_from": D(2026, 11, 25)}, NOW)

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from attendance import create_app, presence
 from attendance.demo import generate as demo
 from attendance.extensions import db as _db
-from attendance.models import Attendance, ReportChunk, School, User
+from attendance.models import Attendance, Enrolment, ReportChunk, School, User
 
 from ..conftest import IN_CI
 from ..faults import faults_env
@@ -111,6 +111,7 @@ def load_month(db: Any, users: int = 40) -> School:
     people = [User(name=n, school_id=school.id) for n in demo.user_names(users, 7, 0)]
     db.session.add_all(people)
     db.session.flush()
+    db.session.add_all(Enrolment(user_id=p.id, school_id=school.id) for p in people)
     events = demo.generate_school_events(
         plan, users, dt.date(2026, 10, 1), dt.date(2026, 10, 31), seed=7
     )
@@ -137,7 +138,7 @@ def expected(db: Any, school_id: int, start: dt.date, end: dt.date, gran: str, n
     ids = db.session.scalars(
         select(User.id).where(User.school_id == school_id, User.deleted_at.is_(None))
     ).all()
-    want, _ = oracle.oracle_report(
+    want, _, _ = oracle.oracle_school_report(
         events,
         list(ids),
         start,
@@ -149,6 +150,12 @@ def expected(db: Any, school_id: int, start: dt.date, end: dt.date, gran: str, n
         school.min_daily_hours,
         school.period_ratio,
         dt.datetime.fromisoformat(now.replace("Z", "+00:00")),
+        None,
+        [],
+        None,
+        None,
+        school.chronic_ratio,
+        school.chronic_min_days,
     )
     return want
 
@@ -186,7 +193,8 @@ def test_month_report_with_two_workers(db, live, start_workers):
     assert doc["status"] == "finished", doc
     figures = {
         k: doc[k]
-        for k in ("from", "to", "granularity", "enrolled", "presences", "absences", "buckets")
+        for k in ("from", "to", "granularity", "enrolled", "presences", "absences", "chronic")
+        + ("buckets",)
     }
     want = expected(
         db, school.id, dt.date(2026, 10, 1), dt.date(2026, 10, 31), "week", doc["generated_at"]

@@ -53,14 +53,23 @@ def day_results_rows(
     return presence._results(mine, day, today, rules, now_utc, keep_sessions)
 
 
+_SCHOOL_LIFE = ("enrolled", "excused", "late")
+
+
 def report_dict(report: presence.Report) -> dict[str, Any]:
-    """A report's figures as the API answers them (and the report row stores them)."""
-    return FiguresSchema().dump(report)
+    """A report's figures in the shape before school life (the rules' older tests and
+    oracle_report): `enrolled` the users of the range, no `chronic`, buckets without
+    the school-life fields. The API's shape is life_report_dict (FiguresSchema)."""
+    doc = FiguresSchema().dump(report)
+    doc["enrolled"] = report.enrolled
+    doc.pop("chronic")
+    doc["buckets"] = [bucket_dict(b) for b in report.buckets]
+    return doc
 
 
 def bucket_dict(bucket: presence.Bucket) -> dict[str, Any]:
-    """One bucket as the API answers it."""
-    return BucketSchema().dump(bucket)
+    """One bucket in the shape before school life."""
+    return {k: v for k, v in BucketSchema().dump(bucket).items() if k not in _SCHOOL_LIFE}
 
 
 def life_bucket_dict(bucket: presence.Bucket, granularity: str) -> dict[str, Any]:

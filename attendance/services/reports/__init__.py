@@ -9,10 +9,11 @@ How a report goes (fan out per date, fan in once):
 2. `steps.plan` (job `plan_report`) makes one chunk row per local date: future, empty
    and cached dates are done at once; each other date gets one chunk job (`compute_day`).
 3. `steps.start_chunk` takes the chunk's lease, `steps.compute_chunk` pairs the date's
-   events and stores them in the chunk row (and the day cache). The chunk job that then
+   events, decides the date with its enrolments and marks (`presence.day_facts`) and
+   stores both in the chunk row (and the day cache). The chunk job that then
    finds no chunk of its report left waiting or running (`steps.ready_to_finalize`)
    queues the final step. No job waits on another.
-4. `steps.finalize` (job `finalize_report`) combines the dates with `presence.aggregate`
+4. `steps.finalize` (job `finalize_report`) combines the dates with `presence.combine`
    and stores the finished document on the report row (`reading` defines its shape), or
    fails the report with the first failed date's error. Waiting requests are woken.
 5. `recovery.reap`, run by every worker every few seconds, hands back work whose worker
@@ -69,6 +70,10 @@ def rules_for(school: School) -> presence.Rules:
         closures=frozenset(c.date for c in school.closures),
         min_daily_hours=school.min_daily_hours,
         period_ratio=school.period_ratio,
+        day_end=school.day_end,
+        late_after=school.late_after,
+        chronic_ratio=school.chronic_ratio,
+        chronic_min_days=school.chronic_min_days,
     )
 
 

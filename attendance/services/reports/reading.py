@@ -19,7 +19,7 @@ from ...extensions import db
 from ...models import CHUNK_DONE, REPORT_FAILED, REPORT_FINISHED, Report, ReportChunk
 from .encoding import columns, decode
 
-_DAY_ONLY = ("date", "school_day")
+_DAY_ONLY = ("date", "school_day", "excused", "late")
 _PERIOD_ONLY = ("start", "end", "counted_days")
 
 
@@ -38,16 +38,20 @@ class UTCSecond(fields.Field):
 
 
 class BucketSchema(ma.Schema):
-    """One bucket: a day (`date`, `school_day`) or a week or month (`start`, `end`,
-    `counted_days`), with its figures (null without a counted day)."""
+    """One bucket: a day (`date`, `school_day`, `excused`, `late`) or a week or month
+    (`start`, `end`, `counted_days`), with its figures (null without a counted day;
+    `late` null without the school's late_after)."""
 
     date = fields.Date(attribute="start", dump_only=True)
     school_day = fields.Boolean()
     start = fields.Date()
     end = fields.Date()
     counted_days = fields.Integer()
+    enrolled = fields.Integer(allow_none=True)
     present = fields.Integer(allow_none=True)
     absent = fields.Integer(allow_none=True)
+    excused = fields.Integer(allow_none=True)
+    late = fields.Integer(allow_none=True)
 
     @ma.post_dump(pass_original=True)
     def _shape(self, data: dict[str, Any], bucket: presence.Bucket, **_: Any) -> dict[str, Any]:
@@ -70,6 +74,9 @@ class BucketSchema(ma.Schema):
             data.get("counted_days"),
             data["present"],
             data["absent"],
+            data.get("enrolled"),
+            data.get("excused"),
+            data.get("late"),
         )
 
 
@@ -83,9 +90,11 @@ class FiguresSchema(ma.Schema):
     from_ = fields.Date(data_key="from", attribute="start")
     to = fields.Date(attribute="end")
     granularity = fields.String()
-    enrolled = fields.Integer()
+    # The users counted over the range (presence.md 6), null when it has no counted day.
+    enrolled = fields.Integer(attribute="counted_users", allow_none=True)
     presences = fields.Integer(allow_none=True)
     absences = fields.Integer(allow_none=True)
+    chronic = fields.Integer()
     buckets = fields.List(fields.Nested(BucketSchema))
 
 
@@ -110,8 +119,7 @@ class ReportSchema(FiguresSchema):
 def finished_document(
     figures: presence.Report,
     stored: dict[dt.date, dict[str, list[Any]]],
-    days: dict[dt.date, presence.DayTotals],
-    enrolled: set[int],
+    days: dict[dt.date, presence.DayFacts],
     today: dt.date,
 ) -> dict[str, Any]:
     """What a finished report's row stores: its figures, and for the dashboard the
@@ -124,7 +132,8 @@ def finished_document(
         }
         for day, cols in sorted(stored.items())
     ]
-    in_school_now = len(days[today].checked_in_now & enrolled) if today in days else 0
+    now = days.get(today)
+    in_school_now = len(now.checked_in_now & now.enrolled) if now is not None else 0
     return {
         **FiguresSchema().dump(figures),
         "per_user": {str(uid): s.to_dict() for uid, s in figures.per_user.items()},

@@ -34,6 +34,7 @@ from ...jobs.reports import plan_call
 from ...models import REPORT_FAILED, REPORT_FINISHED, REPORT_QUEUED, Report, School
 from .. import ServiceError
 from . import IN_FLIGHT, Settings, day_versions, fail, locked_report
+from .encoding import FORMAT
 
 ENDED = (REPORT_FINISHED, REPORT_FAILED)
 
@@ -65,9 +66,10 @@ def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
 
 def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
     """What the figures of a past range depend on: the school's generation, its chronic
-    settings (presence.md 8: they change a range's figure, no date's) and day versions."""
+    settings (presence.md 8: they change a range's figure, no date's), day versions, and
+    the format of the stored dates (a report of another format is not shared)."""
     versions = day_versions(school.id, start, end)
-    text = f"{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
+    text = f"{FORMAT}|{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
     text += ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 

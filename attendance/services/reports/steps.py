@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload, undefer
 
 from ... import clock, presence
@@ -28,13 +28,14 @@ from ...models import (
     REPORT_RUNNING,
     Attendance,
     DaySummary,
+    Enrolment,
+    Mark,
     ReportChunk,
     School,
-    User,
 )
 from ...signals import report_planned
 from . import IN_FLIGHT, Settings, day_versions, fail, locked_report, rules_for
-from .encoding import EMPTY, encode, totals
+from .encoding import encode, facts, is_current
 from .reading import finished_document, stored_results
 
 
@@ -67,20 +68,37 @@ def plan(report_id: str) -> list[dt.date]:
     rows: dict[dt.date, dict[str, Any]] = {}
     for day in days:
         summary = cached.get(day)
+        current = (
+            summary is not None
+            and is_current(summary.results)
+            and summary.version == versions.get(day, 0)
+        )
         if day > today:
-            rows[day] = _chunk_row(report.id, day, CHUNK_DONE, "future", encode(EMPTY))
-        elif day < today and summary is not None and summary.version == versions.get(day, 0):
+            rows[day] = _chunk_row(report.id, day, CHUNK_DONE, "future", None)
+        elif day < today and summary is not None and current:
             rows[day] = _chunk_row(report.id, day, CHUNK_DONE, "cache", summary.results)
         else:
             rows[day] = _chunk_row(report.id, day, CHUNK_PENDING, None, None)
             todo.append(day)
     # A date without a single event has nothing to pair: no job for it (weekends,
-    # holidays). A date is probed with the same bounds its chunk would read.
+    # holidays). A date is probed with the same bounds its chunk would read. Its facts
+    # (and a future date's: enrolled, planned absences) come from enrolments and marks,
+    # read here for all of them at once.
     busy = _dates_with_events(school, todo)
     for day in todo:
         if day not in busy:
-            rows[day] = _chunk_row(report.id, day, CHUNK_DONE, "empty", encode(EMPTY))
+            rows[day] = _chunk_row(report.id, day, CHUNK_DONE, "empty", None)
     todo = [day for day in todo if day in busy]
+    unpaired = [
+        day for day, row in rows.items() if row["status"] == CHUNK_DONE and row["results"] is None
+    ]
+    if unpaired:
+        rules = rules_for(school)
+        enrolled = _enrolled(school.id, unpaired[0], unpaired[-1])
+        marks = _marks(school.id, unpaired[0], unpaired[-1])
+        for day in unpaired:
+            decided = _day_facts(day, None, enrolled, marks, rules, report.now)
+            rows[day]["results"] = encode(decided, None)
     # One multi-row INSERT (a month is 31 rows): the unit of work would send one each.
     db.session.execute(insert(ReportChunk), list(rows.values()))
     report_planned.send(None, hits=sum(r["source"] == "cache" for r in rows.values()),
@@ -166,11 +184,15 @@ def compute_chunk(report_id: str, day: dt.date) -> None:
     report = chunk.report
     school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     rules = rules_for(school)
-    # Read the versions before the events: a change committed in between then makes the
-    # cached result stale instead of wrongly current.
+    # Read the versions before the events, enrolments and marks: a change committed in
+    # between then makes the cached result stale instead of wrongly current.
     generation = school.generation
     version = day_versions(school.id, day, day).get(day, 0)
-    rows = encode(presence.day_table(_event_rows(school, day), day, rules, report.now))
+    table = presence.day_table(_event_rows(school, day), day, rules, report.now)
+    enrolled = _enrolled(school.id, day, day)
+    marks = _marks(school.id, day, day)
+    decided = _day_facts(day, table, enrolled, marks, rules, report.now)
+    rows = encode(decided, table)
     chunk.status, chunk.source, chunk.results = CHUNK_DONE, "computed", rows
     chunk.error, chunk.lease_until = None, None
     if day < presence.local_today(report.now, school.timezone):
@@ -202,6 +224,51 @@ def _event_rows(school: School, day: dt.date) -> Sequence[presence.Row]:
     with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
         cursor.execute(str(compiled), compiled.params)
         return cursor.fetchall()
+
+
+def _enrolled(school_id: int, first: dt.date, last: dt.date) -> list[tuple[int, presence.Span]]:
+    """The school's enrolments that cover some date of first..last, as (user id, span):
+    archived users and users moved away included (presence.md 5). One query."""
+    rows = db.session.execute(
+        select(Enrolment.user_id, Enrolment.from_, Enrolment.until).where(
+            Enrolment.school_id == school_id,
+            or_(Enrolment.from_.is_(None), Enrolment.from_ <= last),
+            or_(Enrolment.until.is_(None), Enrolment.until >= first),
+        )
+    )
+    return [(user_id, (start, end)) for user_id, start, end in rows]
+
+
+def _marks(school_id: int, first: dt.date, last: dt.date) -> dict[dt.date, list[presence.Mark]]:
+    """The mark history of first..last at the school, by date (one query). The entry with
+    the highest id is the effective one (services/marks): the id orders them."""
+    rows = db.session.execute(
+        select(Mark.id, Mark.user_id, Mark.date, Mark.status, Mark.excused).where(
+            Mark.school_id == school_id, Mark.date.between(first, last)
+        )
+    )
+    found: dict[dt.date, list[presence.Mark]] = {}
+    for mark_id, user_id, day, status, excused in rows:
+        mark = presence.Mark(user_id, day, status, _EPOCH, mark_id, bool(excused))
+        found.setdefault(day, []).append(mark)
+    return found
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _day_facts(
+    day: dt.date,
+    table: presence.DayTable | None,
+    enrolments: list[tuple[int, presence.Span]],
+    marks: dict[dt.date, list[presence.Mark]],
+    rules: presence.Rules,
+    now: dt.datetime,
+) -> presence.DayFacts:
+    """One date decided: the users enrolled on it, its pairing and its marks."""
+    enrolled = {u for u, span in enrolments if presence.covers(span, day)}
+    pairing = None if table is None else presence.DayTotals.of_table(table)
+    return presence.day_facts(day, pairing, enrolled, rules, now, None, marks.get(day, ()))
 
 
 def _store_summary(school_id: int, day: dt.date, generation: int, version: int, rows: Any) -> None:
@@ -259,17 +326,14 @@ def finalize(report_id: str) -> str:
         return report.status
     if not chunks or any(c.status != CHUNK_DONE for c in chunks):
         return report.status
-    school = db.session.get_one(School, report.school_id)
-    user_ids = db.session.scalars(
-        select(User.id).where(User.school_id == school.id, User.deleted_at.is_(None))
-    ).all()
+    school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     stored = stored_results(report.id)
-    days = {day: totals(cols) for day, cols in stored.items()}
-    figures = presence.aggregate(
-        user_ids, days, report.start, report.end, report.granularity, rules_for(school), report.now
+    days = {day: facts(day, cols) for day, cols in stored.items()}
+    figures = presence.combine(
+        days, report.start, report.end, report.granularity, rules_for(school), report.now
     )
     today = presence.local_today(report.now, school.timezone)
-    report.result = finished_document(figures, stored, days, set(user_ids), today)
+    report.result = finished_document(figures, stored, days, today)
     report.status = REPORT_FINISHED
     report.finished_at = clock.now()
     report.inflight_key = None
