@@ -18,7 +18,7 @@ from flask import Flask
 from attendance import clock
 from attendance.demo import generate as demo
 from attendance.extensions import db
-from attendance.models import Attendance, School, User
+from attendance.models import Attendance, Enrolment, School, User
 from tests.conftest import wipe
 
 from .. import faults
@@ -54,8 +54,13 @@ def world(app: Flask) -> Iterator[World]:
         db.session.flush()
         names = demo.user_names(24, seed=5, school_index=0)
         pupils = [User(name=n, school_id=school.id) for n in names]
-        db.session.add_all([*pupils, User(name="Someone Else", school_id=other.id)])
+        someone = User(name="Someone Else", school_id=other.id)
+        db.session.add_all([*pupils, someone])
         db.session.flush()
+        # Everyone is counted at their school (an open enrolment), as a created user is.
+        db.session.add_all(
+            Enrolment(user_id=u.id, school_id=u.school_id) for u in [*pupils, someone]
+        )
         today = now.astimezone(ZoneInfo(TZ)).date()
         start = today - dt.timedelta(days=27)
         for e in demo.generate_school_events(plan, len(pupils), start, today, 5, 0, now=now):
