@@ -233,3 +233,16 @@ def test_a_late_mark_changes_exactly_its_date_at_once(client, db, school_life):
     _ok(client.delete(f"/api/schools/{school_life}/marks/{created['id']}"), 204)
     third = aggregate(client, school_life, *past, "day", "&users=true")
     assert (figures(third), third["users"]) == (figures(first), first["users"])
+
+
+def test_openapi_describes_users_and_group(client):
+    spec = client.get("/api/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    users = schemas["Report"]["properties"]["users"]
+    assert users["type"] == "array"
+    listed = users["items"]["$ref"].rsplit("/", 1)[-1]
+    assert list(schemas[listed]["properties"]) == USER_FIELDS
+    op = spec["paths"]["/api/attendances/aggregate/school/{school_id}"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert params["users"]["schema"]["type"] == "boolean"
+    assert params["group"]["schema"]["maxLength"] == 64
