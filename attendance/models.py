@@ -240,6 +240,10 @@ class Report(Model):
     inflight_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     # The school's generation and day versions the inputs had: equal fingerprints, equal figures.
     fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # `&group=`: the figures are of the users whose group this is now (None: the school's).
+    group: Mapped[str | None] = mapped_column(String(64))
+    # `&users=true`: the document lists each counted user's figures.
+    with_users: Mapped[bool] = mapped_column(Boolean, default=False)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     rescues: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -32,6 +32,17 @@ class AggregateArgs(ma.Schema):
         load_default=presence.DAY,
         validate=validate.OneOf(presence.GRANULARITIES, error="must be one of day, week, month"),
     )
+    group = fields.String(
+        validate=validate.Length(min=1, max=64, error="must be 1 to 64 characters"),
+        metadata={
+            "description": "Narrow every figure to the users whose group this is now "
+            "(a regrouped pupil's past counts under their current group)"
+        },
+    )
+    users = fields.Boolean(
+        load_default=False,
+        metadata={"description": "List each user counted over the range (`users`)"},
+    )
     wait = fields.Float(
         validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds"),
         metadata={
@@ -78,7 +89,7 @@ class Aggregate(MethodView):
         start, end = args.get("from_", today), args.get("to", today)
         settings = settings_from(current_app.config)
         requested = requesting.request_report(
-            school, start, end, args["granularity"], now, settings
+            school, start, end, args["granularity"], now, settings, args.get("group"), args["users"]
         )
         db.session.commit()  # before the plan is queued: its worker must find the row
         try:

@@ -8,7 +8,7 @@ same fields and the report's state, is what the API answers (and documents in Op
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 import marshmallow as ma
 from marshmallow import fields
@@ -80,6 +80,23 @@ class BucketSchema(ma.Schema):
         )
 
 
+class UserFiguresSchema(ma.Schema):
+    """One user counted over the range (presence.md 8), with who they are now."""
+
+    user_id = fields.Integer()
+    name = fields.String()
+    external_id = fields.String(allow_none=True)
+    group = fields.String(allow_none=True)
+    counted_days = fields.Integer()
+    present_days = fields.Integer()
+    absent_days = fields.Integer()
+    excused_days = fields.Integer()
+    late_days = fields.Integer(allow_none=True, metadata={"description": "null without late_after"})
+    present = fields.Boolean(allow_none=True)
+    chronic = fields.Boolean()
+    absence_streak = fields.Integer()
+
+
 class FiguresSchema(ma.Schema):
     """A report's figures, in docs/api.md's order (dumps a `presence.Report`)."""
 
@@ -96,6 +113,10 @@ class FiguresSchema(ma.Schema):
     absences = fields.Integer(allow_none=True)
     chronic = fields.Integer()
     buckets = fields.List(fields.Nested(BucketSchema))
+    users = fields.List(
+        fields.Nested(UserFiguresSchema),
+        metadata={"description": "With users=true: each user counted, by user_id"},
+    )
 
 
 class ProgressSchema(ma.Schema):
@@ -116,26 +137,67 @@ class ReportSchema(FiguresSchema):
     error = fields.String()
 
 
+class UserInfo(NamedTuple):
+    """Who a user is now, as the document's `users` show them."""
+
+    name: str
+    external_id: str | None
+    group: str | None
+
+
+_USER_FIGURES = (
+    "counted_days",
+    "present_days",
+    "absent_days",
+    "excused_days",
+    "late_days",
+    "present",
+    "chronic",
+    "absence_streak",
+)
+
+
 def finished_document(
     figures: presence.Report,
     stored: dict[dt.date, dict[str, list[Any]]],
     days: dict[dt.date, presence.DayFacts],
     today: dt.date,
+    members: frozenset[int] | None = None,
+    users: dict[int, UserInfo] | None = None,
 ) -> dict[str, Any]:
-    """What a finished report's row stores: its figures, and for the dashboard the
-    per-user figures, each date's data quality and who is in school now."""
+    """What a finished report's row stores: its figures (with `users`, who each counted
+    user is, from `users`), and for the dashboard the per-user figures, each date's data
+    quality and who is in school now; of the members only, when given (`&group=`)."""
+
+    def mine(cols: dict[str, list[Any]], name: str) -> int:
+        if members is None:
+            return sum(cols[name])
+        return sum(n for u, n in zip(cols["user_id"], cols[name], strict=True) if u in members)
+
     quality = [
         {
             "date": day.isoformat(),
-            "orphan_checkouts": sum(cols["orphan_checkouts"]),
-            "unclosed": sum(cols["unclosed"]),
+            "orphan_checkouts": mine(cols, "orphan_checkouts"),
+            "unclosed": mine(cols, "unclosed"),
         }
         for day, cols in sorted(stored.items())
     ]
     now = days.get(today)
     in_school_now = len(now.checked_in_now & now.enrolled) if now is not None else 0
+    document = FiguresSchema().dump(figures)
+    if users is not None:
+        listed = []
+        for uid, summary in sorted(figures.per_user.items()):
+            if not summary.counted_days:
+                continue  # presence.md 8: users with a counted day in the range
+            info = users.get(uid, UserInfo("", None, None))
+            figures_of = summary.to_dict(school_life=True)
+            listed.append(
+                {"user_id": uid, **info._asdict(), **{k: figures_of[k] for k in _USER_FIGURES}}
+            )
+        document["users"] = UserFiguresSchema(many=True).dump(listed)
     return {
-        **FiguresSchema().dump(figures),
+        **document,
         "per_user": {str(uid): s.to_dict() for uid, s in figures.per_user.items()},
         "quality": quality,
         "in_school_now": in_school_now if figures.start <= today <= figures.end else None,

@@ -64,12 +64,25 @@ def validate_range(start: dt.date, end: dt.date, granularity: str) -> None:
         raise ServiceError("to", f"the range must not be longer than {inputs.MAX_RANGE_DAYS} days")
 
 
-def fingerprint(school: School, start: dt.date, end: dt.date) -> str:
+def validate_view(group: str | None, users: bool) -> None:
+    """Refuse a `group` or `users` the endpoint does not take."""
+    if group is not None and not 1 <= len(group) <= 64:
+        raise ServiceError("group", "must be 1 to 64 characters")
+    if not isinstance(users, bool):
+        raise ServiceError("users", "must be true or false")
+
+
+def fingerprint(
+    school: School, start: dt.date, end: dt.date, group: str | None = None, users: bool = False
+) -> str:
     """What the figures of a past range depend on: the school's generation, its chronic
-    settings (presence.md 8: they change a range's figure, no date's), day versions, and
-    the format of the stored dates (a report of another format is not shared)."""
+    settings (presence.md 8: they change a range's figure, no date's), day versions, the
+    format of the stored dates (a report of another format is not shared), and what the
+    request asked to see: the group it is narrowed to and whether it lists its users."""
     versions = day_versions(school.id, start, end)
-    text = f"{FORMAT}|{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
+    view = "-" if group is None else "g" + group  # None and every group differ
+    text = f"{FORMAT}|{view}|{int(users)}|"
+    text += f"{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
     text += ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -107,9 +120,15 @@ def request_report(
     granularity: str,
     now: dt.datetime,
     settings: Settings,
+    group: str | None = None,
+    users: bool = False,
 ) -> Requested:
-    """The report for a request (see the module's docstring for what the caller does next)."""
-    report, created = create_report(school, start, end, granularity, now, settings.deadline)
+    """The report for a request (see the module's docstring for what the caller does next):
+    of the school's users, or of those whose group is `group` now; with `users`, the
+    document lists each counted user's figures."""
+    report, created = create_report(
+        school, start, end, granularity, now, settings.deadline, group, users
+    )
     return Requested(report, report.id, created)
 
 
@@ -120,14 +139,18 @@ def create_report(
     granularity: str,
     now: dt.datetime,
     deadline: int = Settings.deadline,
+    group: str | None = None,
+    users: bool = False,
 ) -> tuple[Report, bool]:
     """A report for the request, and whether it is new (False: shared or already finished)."""
     validate_range(start, end, granularity)
+    validate_view(group, users)
     today = presence.local_today(now, school.timezone)
     # What the figures depend on besides now. A past range whose inputs are unchanged has
     # the figures of the last finished report; any range shares a computation in flight
     # only with requests that saw the same inputs (a late sync in between starts another).
-    inputs = fingerprint(school, start, end)
+    # The group and users are hashed into it: the key keeps its length (at most 120).
+    inputs = fingerprint(school, start, end, group, users)
     fp = inputs if end < today else None
     if fp is not None:
         done = db.session.scalar(
@@ -159,6 +182,8 @@ def create_report(
         status=REPORT_QUEUED,
         inflight_key=key,
         fingerprint=fp,
+        group=group,
+        with_users=users,
     )
     try:
         with db.session.begin_nested():

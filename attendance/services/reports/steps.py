@@ -9,6 +9,7 @@ docstring (attendance/services/reports/__init__.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -32,11 +33,12 @@ from ...models import (
     Mark,
     ReportChunk,
     School,
+    User,
 )
 from ...signals import report_planned
 from . import IN_FLIGHT, Settings, day_versions, fail, locked_report, rules_for
 from .encoding import encode, facts, is_current
-from .reading import finished_document, stored_results
+from .reading import UserInfo, finished_document, stored_results
 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -329,13 +331,57 @@ def finalize(report_id: str) -> str:
     school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     stored = stored_results(report.id)
     days = {day: facts(day, cols) for day, cols in stored.items()}
+    # `&group=` narrows here, not in the chunks: the dates' stored facts (and the day
+    # cache) are the school's, shared by every group's reports.
+    members = None if report.group is None else _group_members(school.id, report.group)
+    if members is not None:
+        days = {day: _narrowed(f, members) for day, f in days.items()}
     figures = presence.combine(
         days, report.start, report.end, report.granularity, rules_for(school), report.now
     )
     today = presence.local_today(report.now, school.timezone)
-    report.result = finished_document(figures, stored, days, today)
+    users = _user_info(figures) if report.with_users else None
+    report.result = finished_document(figures, stored, days, today, members, users)
     report.status = REPORT_FINISHED
     report.finished_at = clock.now()
     report.inflight_key = None
     db.session.flush()
     return report.status
+
+
+def _group_members(school_id: int, group: str) -> frozenset[int]:
+    """The users ever enrolled at the school whose group is `group` now (a regrouped
+    pupil's past counts under their current group; archived users and users moved away
+    included, as in the figures)."""
+    enrolled_here = select(Enrolment.user_id).where(Enrolment.school_id == school_id)
+    return frozenset(
+        db.session.scalars(select(User.id).where(User.group == group, User.id.in_(enrolled_here)))
+    )
+
+
+def _narrowed(f: presence.DayFacts, members: frozenset[int]) -> presence.DayFacts:
+    """A date's facts cut down to the members."""
+    return dataclasses.replace(
+        f,
+        enrolled=f.enrolled & members,
+        present=f.present & members,
+        excused=f.excused & members,
+        late=None if f.late is None else f.late & members,
+        total_us={u: us for u, us in f.total_us.items() if u in members},
+        checked_in_now=f.checked_in_now & members,
+        auto_closed=f.auto_closed & members,
+    )
+
+
+def _user_info(figures: presence.Report) -> dict[int, UserInfo]:
+    """Name, external id and group (as they are now) of the users the report counts."""
+    ids = [u for u, s in figures.per_user.items() if s.counted_days]
+    found: dict[int, UserInfo] = {}
+    for i in range(0, len(ids), 500):
+        rows = db.session.execute(
+            select(User.id, User.name, User.external_id, User.group).where(
+                User.id.in_(ids[i : i + 500])
+            )
+        )
+        found.update({uid: UserInfo(name, ext, group) for uid, name, ext, group in rows})
+    return found
