@@ -130,3 +130,17 @@ def calendar_statuses(
         else:
             statuses[day] = "absent" if school_day else "off"
     return statuses
+
+
+AT_RISK_STREAK = 3  # absent this many counted days running: worth a call home
+
+
+def at_risk(result: Result) -> list[Mapping[str, Any]]:
+    """The pupils of a report listing its users (users=true) who are chronically absent
+    or on an absence streak of AT_RISK_STREAK or more: longest streak first, then by name."""
+    rows = [
+        user
+        for user in result.get("users") or []
+        if user["chronic"] or user["absence_streak"] >= AT_RISK_STREAK
+    ]
+    return sorted(rows, key=lambda u: (-u["absence_streak"], u["name"].casefold(), u["user_id"]))

@@ -31,12 +31,13 @@ def report_for(
     end: dt.date,
     granularity: str,
     pinned: Iterable[Report] = (),
+    users: bool = False,
 ) -> Report:
     """`requested_report` for a page: when the queue is unavailable, the report it failed
     (a page shows it as it shows any failed report: the rest of the page does not need it).
     """
     try:
-        return requested_report(school, start, end, granularity, pinned)
+        return requested_report(school, start, end, granularity, pinned, users)
     except QueueUnavailable as error:
         if error.report_id is None:
             raise
@@ -49,8 +50,10 @@ def requested_report(
     end: dt.date,
     granularity: str,
     pinned: Iterable[Report] = (),
+    users: bool = False,
 ) -> Report:
     """A report of the school for start..end: a pinned one that matches, else the pipeline's.
+    With `users`, its document lists each counted user's figures (a report of its own).
 
     The page that polled a report until it finished names it (pins it) when it fetches
     itself again, so it shows that report rather than asking for another. A pin is only
@@ -59,17 +62,27 @@ def requested_report(
     A new report is committed, then its plan queued. When the queue is unavailable the
     report is failed (committed) and QueueUnavailable raised: a 503 with Retry-After.
     """
-    wanted = (school.id, start, end, granularity)
+    wanted = (school.id, start, end, granularity, None, users)
     for record in pinned:
         if (
-            (record.school_id, record.start, record.end, record.granularity) == wanted
+            (
+                record.school_id,
+                record.start,
+                record.end,
+                record.granularity,
+                record.group,
+                record.with_users,
+            )
+            == wanted
             and record.status in (FINISHED, FAILED)
             and clock.now() - record.now <= PIN_MAX_AGE
         ):
             return record
     settings = settings_from(current_app.config)
     now = requesting.now_for_report()
-    requested = requesting.request_report(school, start, end, granularity, now, settings)
+    requested = requesting.request_report(
+        school, start, end, granularity, now, settings, users=users
+    )
     db.session.commit()  # before the plan is queued: its worker must find the row
     try:
         requested.after_commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from typing import Any
@@ -30,7 +31,16 @@ def _form_values(school: School) -> dict[str, Any]:
         "min_daily_hours": f"{school.min_daily_hours.normalize():f}",
         "period_percent": f"{(school.period_ratio * 100).normalize():f}",
         "fever_threshold": f"{school.fever_threshold:.1f}",
+        "day_end": _wall(school.day_end),
+        "late_after": _wall(school.late_after),
+        "chronic_percent": f"{(school.chronic_ratio * 100).normalize():f}",
+        "chronic_min_days": str(school.chronic_min_days),
     }
+
+
+def _wall(value: dt.time | None) -> str:
+    """A wall time as the form shows it: "HH:MM", or empty for none."""
+    return "" if value is None else value.strftime("%H:%M")
 
 
 # What the form's number fields accept: plain ASCII decimals of sensible length. `int()` and
@@ -43,7 +53,12 @@ NOT_A_NUMBER = "must be a number"
 PERCENT_MESSAGES = {
     "must be from 0 to under 1": "must be from 0 to under 100",
     "must have at most 3 decimal places": "must have at most 1 decimal place",
+    "must be over 0 and at most 1": "must be over 0 and at most 100",
+    "must have at most 2 decimal places": "must be a whole number",
 }
+# Form fields that the form asks as a percentage, by the schema's ratio they fill.
+PERCENT_FIELDS = {"period_ratio": "period_percent", "chronic_ratio": "chronic_percent"}
+NOT_A_TIME = 'must be a time "HH:MM" from 00:00 to 23:59, or empty for none'
 
 
 def _days(form: Any) -> list[int] | None:
@@ -78,22 +93,33 @@ def _parsed(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
             data[name] = text
         else:
             errors[name] = [NOT_A_NUMBER]
-    percent = form.get("period_percent", "").strip()
-    if NUMBER.fullmatch(percent):
-        data["period_ratio"] = str(Decimal(percent).scaleb(-2).normalize())
+    for ratio, name in PERCENT_FIELDS.items():
+        percent = form.get(name, "").strip()
+        if NUMBER.fullmatch(percent):
+            data[ratio] = str(Decimal(percent).scaleb(-2).normalize())
+        else:
+            errors[name] = [NOT_A_NUMBER]
+    days_text = form.get("chronic_min_days", "").strip()
+    if DAY.fullmatch(days_text):
+        data["chronic_min_days"] = int(days_text)
     else:
-        errors["period_percent"] = [NOT_A_NUMBER]
+        errors["chronic_min_days"] = ["must be a whole number"]
+    for name in ("day_end", "late_after"):
+        # Empty means none (the rule is off); the schema checks the rest and says why.
+        data[name] = form.get(name, "").strip() or None
     try:
         loaded = SchoolInSchema(partial=True).load(data)
     except ma.ValidationError as error:
         messages = error.normalized_messages()
         assert isinstance(messages, dict)  # noqa: S101 - a schema's errors are per field
         for field, msgs in messages.items():
-            if field == "period_ratio":
+            if field in PERCENT_FIELDS:
                 name, found = (
-                    "period_percent",
+                    PERCENT_FIELDS[str(field)],
                     [PERCENT_MESSAGES.get(m, m) for m in _messages(msgs)],
                 )
+            elif field in ("day_end", "late_after"):
+                name, found = str(field), [NOT_A_TIME]
             else:
                 name, found = str(field), _messages(msgs)
             errors.setdefault(name, []).extend(found)

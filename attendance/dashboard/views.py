@@ -99,7 +99,7 @@ def school(school_id: int) -> Any:
     records = pipeline.settle(
         [
             pipeline.report_for(school, today, today, "day", pins),
-            pipeline.report_for(school, rng.start, rng.end, rng.granularity, pins),
+            pipeline.report_for(school, rng.start, rng.end, rng.granularity, pins, users=True),
         ]
     )
     today_record, record = records
@@ -148,6 +148,8 @@ def _range_figures(
         "fever_events": list(db.session.scalars(latest)),
         "fever_total": fever_service.fever_count(school, rng.start, rng.end),
         "quality": figures.data_quality(result),
+        "at_risk": figures.at_risk(result),
+        "at_risk_streak": figures.AT_RISK_STREAK,
         "zone": ZoneInfo(school.timezone),
     }
 
@@ -158,10 +160,15 @@ def report_csv(school_id: int) -> Any:
     """The report shown on the school page, as CSV."""
     school = school_or_403(school_id)
     _today, rng, _notes = school_range(school)
+    # The school page's report (users=true: its pupils-at-risk panel), so a pin matches.
     # requested_report, not report_for: with the queue unavailable there is no file to
     # give, so the answer is the 503 with Retry-After of attendance.errors.
     [record] = pipeline.settle(
-        [pipeline.requested_report(school, rng.start, rng.end, rng.granularity, pinned())]
+        [
+            pipeline.requested_report(
+                school, rng.start, rng.end, rng.granularity, pinned(), users=True
+            )
+        ]
     )
     if record.status == pipeline.FAILED:
         return _plain(f"The report failed: {record.error}", 500)

@@ -22,6 +22,10 @@ from .conftest import csrf_token
 ALL_WEEK = [1, 2, 3, 4, 5, 6, 7]  # every date a school day: no dependence on today's weekday
 
 
+# The settings form's school-life fields, as the page shows them for a new school.
+SCHOOL_LIFE = {"day_end": "", "late_after": "", "chronic_percent": "10", "chronic_min_days": "10"}
+
+
 def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
 
@@ -93,15 +97,53 @@ def test_school_page_tiles_charts_and_panels(api, client, make_admin, login, hil
     assert "Download CSV" in page
 
 
+def test_school_page_pupils_at_risk_and_excused_absences(
+    api, client, make_admin, login, hillside, db
+):
+    """Cyrus is absent all three days: a streak of 3, and chronic (3 of 3 counted days,
+    at least 50%). Ada and Brook are absent one day of three (Ada excused): not at risk."""
+    school, (ada, brook, cyrus), days = hillside
+    school.chronic_min_days, school.chronic_ratio = 3, Decimal("0.5")
+    db.session.commit()
+    resp = api.post(
+        f"/api/schools/{school.id}/marks",
+        json={
+            "mark": {
+                "user_id": ada.id,
+                "date": str(days[1]),
+                "status": "absent",
+                "excused": True,
+                "reason": "ill",
+            }
+        },
+    )
+    assert resp.status_code == 201, resp.json
+    login(make_admin())
+    page = client.get(f"/dashboard/schools/{school.id}?{range_args(days)}").get_data(as_text=True)
+    doc = aggregate(api, school, range_args(days) + "&users=true")
+    panel = page.split('id="at-risk"')[1].split("</section>")[0]
+    listed = [int(uid) for uid in re.findall(r'data-user-id="(\d+)"', panel)]
+    expected = [u["user_id"] for u in doc["users"] if u["chronic"] or u["absence_streak"] >= 3]
+    assert sorted(listed) == sorted(expected) == [cyrus.id]
+    assert doc["chronic"] == 1 and f"Chronically absent over this range ({doc['chronic']})" in page
+    assert f"/dashboard/schools/{school.id}/users/{cyrus.id}?" in panel and "chronic" in panel
+    assert brook.name not in panel and ada.name not in panel
+    # The day figures split absences: yesterday all three absent, Ada's excused.
+    excused = re.findall(r'data-excused="(\w+)"', page)
+    assert excused == [str(b["excused"]) for b in doc["buckets"]] == ["0", "1", "0"]
+    assert 'data-excused="1">1</td><td class="num">2</td>' in page  # excused, unexcused
+
+
 def test_school_page_shows_progress_then_the_pinned_report(
     app, client, make_admin, login, hillside, monkeypatch, db
 ):
     school, _pupils, days = hillside
     monkeypatch.setitem(app.config, "DASHBOARD_REPORT_WAIT", 0)
     login(make_admin())
-    # A report queued but not yet planned: the page finds it in flight and shows its progress.
+    # A report queued but not yet planned: the page finds it in flight and shows its progress
+    # (the page's range report lists its users, for the pupils-at-risk panel).
     queued, _ = report_service.create_report(
-        school, days[0], days[-1], "week", report_service.now_for_report()
+        school, days[0], days[-1], "week", report_service.now_for_report(), users=True
     )
     report_id = queued.id
     db.session.commit()
@@ -274,6 +316,7 @@ def test_settings_change_rules_and_closures(client, make_admin, login, make_scho
             "min_daily_hours": "3.5",
             "period_percent": "75",
             "fever_threshold": "37.8",
+            **SCHOOL_LIFE,
         },
     )
     assert resp.status_code == 302
@@ -310,6 +353,7 @@ def test_changing_a_setting_changes_the_figures(api, client, make_admin, login, 
             "min_daily_hours": "6",
             "period_percent": "80",
             "fever_threshold": "37.5",
+            **SCHOOL_LIFE,
         },
     )
     page = client.get(f"/dashboard/schools/{school.id}?{past}").get_data(as_text=True)

@@ -7,6 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from .conftest import csrf_token
 
@@ -16,6 +17,10 @@ VALID = {
     "min_daily_hours": "4",
     "period_percent": "80",
     "fever_threshold": "37.5",
+    "day_end": "",
+    "late_after": "",
+    "chronic_percent": "10",
+    "chronic_min_days": "10",
 }
 FIELDS = list(VALID)
 
@@ -51,6 +56,15 @@ def settings_form(client, make_admin, login, make_school):
         ("min_daily_hours", "٣", "must be a number"),
         ("fever_threshold", "Infinity", "must be a number"),
         ("fever_threshold", "3_7", "must be a number"),
+        ("day_end", "24:00", 'must be a time "HH:MM" from 00:00 to 23:59, or empty for none'),
+        ("late_after", "8:30", 'must be a time "HH:MM" from 00:00 to 23:59, or empty for none'),
+        ("chronic_percent", "0", "must be over 0 and at most 100"),
+        ("chronic_percent", "100.5", "must be over 0 and at most 100"),
+        ("chronic_percent", "12.5", "must be a whole number"),
+        ("chronic_percent", "1e999999999", "must be a number"),
+        ("chronic_min_days", "0", "must be an integer from 1 to 10000"),
+        ("chronic_min_days", "2.5", "must be a whole number"),
+        ("chronic_min_days", "٣", "must be a whole number"),
     ],
 )
 def test_bad_numbers_show_the_form_with_a_message(settings_form, field, value, message):
@@ -58,7 +72,7 @@ def test_bad_numbers_show_the_form_with_a_message(settings_form, field, value, m
     resp = post(**{field: value})
     assert resp.status_code == 422
     text = resp.get_data(as_text=True)
-    assert message in text and "Nothing was saved" in text
+    assert str(escape(message)) in text and "Nothing was saved" in text
     assert school.school_days == [1, 2, 3, 4, 5]
 
 
@@ -68,6 +82,29 @@ def test_a_valid_form_still_saves(settings_form):
     assert resp.status_code == 302
     assert school.school_days == [1, 7]
     assert str(school.period_ratio) == "0.755" and str(school.min_daily_hours) == "3.25"
+
+
+def test_school_life_settings_save_and_show(settings_form, client):
+    school, post = settings_form
+    resp = post(day_end="16:30", late_after=" 08:45 ", chronic_percent="15", chronic_min_days="5")
+    assert resp.status_code == 302
+    assert str(school.day_end) == "16:30:00" and str(school.late_after) == "08:45:00"
+    assert str(school.chronic_ratio) == "0.15" and school.chronic_min_days == 5
+    page = client.get(f"/dashboard/schools/{school.id}/settings").get_data(as_text=True)
+    for name, value in [
+        ("day_end", "16:30"),
+        ("late_after", "08:45"),
+        ("chronic_percent", "15"),
+        ("chronic_min_days", "5"),
+    ]:
+        assert f'name="{name}" inputmode' in page and f'value="{value}"' in page
+
+
+def test_empty_times_turn_the_rules_off(settings_form):
+    school, post = settings_form
+    assert post(day_end="16:30", late_after="08:45").status_code == 302
+    assert post(day_end="", late_after="  ").status_code == 302
+    assert school.day_end is None and school.late_after is None
 
 
 # Text a browser can send (no lone surrogates); numbers, and what looks like one in any script.
