@@ -182,12 +182,14 @@ def _quick(schools: int, users: int, seed: int, weeks: int) -> None:
             raise click.BadParameter(
                 f"must be between 1 and {QUICK_MAX[name]}", param_hint=f"--{name}"
             )
+    loaded = None
     if store.is_empty():
         now = clock.now()
         spec = quick_spec(now, schools, users, weeks, seed)
         # Closures a season ahead, so the settings page shows some to come.
         stored = store.prepare(spec, closures_until=spec.end + dt.timedelta(days=90))
         report = store.load_db(spec, stored, now=now, photos=True)
+        loaded = spec, stored, now
         click.echo(
             f"Loaded {len(stored)} demo schools, {len(stored) * users} pupils, "
             f"{report.written} check-ins and check-outs over {weeks} weeks."
@@ -196,6 +198,10 @@ def _quick(schools: int, users: int, seed: int, weeks: int) -> None:
         click.echo("The database already has schools: no demo data loaded.")
     accounts = store.demo_admins()
     db.session.commit()
+    if loaded is not None:
+        # Marks name their author: the district demo admin, who exists from here on.
+        count = store.load_marks(*loaded[:2], store.demo_creator(), loaded[2])
+        click.echo(f"Recorded {count} marks: sick notes, gate reader faults, planned absences.")
     for email, role, school_id in accounts:
         scope = "every school" if school_id is None else f"school {school_id}"
         click.echo(f"Demo login ({role} admin, {scope}): {email} / {store.DEMO_PASSWORD}")

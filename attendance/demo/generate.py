@@ -20,15 +20,19 @@ from functools import cache
 from random import Random
 from zoneinfo import ZoneInfo
 
-from ..presence import CHECKIN, CHECKOUT, local_today
+from ..presence import ABSENT, CHECKIN, CHECKOUT, PRESENT, local_today
 
 __all__ = [
     "DemoSpec",
     "GeneratedEvent",
+    "GeneratedMark",
+    "PupilPlan",
     "SchoolPlan",
     "avatar_png",
     "count_estimate",
     "generate_school_events",
+    "generate_school_marks",
+    "pupil_plans",
     "quick_spec",
     "school_plans",
     "user_names",
@@ -43,6 +47,36 @@ class SchoolPlan:
     timezone: str = "UTC"
     school_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})  # ISO weekdays
     closures: frozenset[date] = frozenset()
+    day_end: time | None = None  # open sessions close here (presence.md)
+    late_after: time | None = None  # a first check-in after this is a late day
+
+
+@dataclass(frozen=True, slots=True)
+class PupilPlan:
+    """One pupil's register entry: pupil number, class and enrolment span (None: open)."""
+
+    key: int
+    external_id: str
+    group: str
+    enrolled_from: date | None = None
+    enrolled_until: date | None = None
+
+    def enrolled(self, day: date) -> bool:
+        """The pupil is on the register on this date."""
+        first, last = self.enrolled_from, self.enrolled_until
+        return (first is None or first <= day) and (last is None or day <= last)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedMark:
+    """An admin's mark on one date (first == last) or a planned range of dates."""
+
+    user_key: int
+    first: date
+    last: date
+    status: str  # PRESENT | ABSENT
+    excused: bool
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +100,16 @@ FORGET_CHECKOUT_RATE = 0.02
 HALF_DAY_RATE = 0.01
 FEVER_RATE = 0.005
 FEVER_SENT_HOME = 0.7  # share of feverish pupils who go home early
+
+# School life: who joins or leaves during the range, and what admins mark.
+JOIN_SHARE = 0.05  # of pupils, enrolled from a date inside the range
+LEAVE_SHARE = 0.05  # of pupils, enrolled until a date inside the range
+CLASS_SIZE = 20  # pupils per class ("5A", "5B", ...), spread evenly
+SICK_NOTE_RATE = 0.5  # of absent pupil-days, excused by a note afterwards
+GATE_DOWN_RATE = 0.5  # of short days (left before 4 h), marked present: "gate reader down"
+PLANNED_ABSENCES = 2  # per school, absent ranges ahead of today
+DAY_END = time(16, 30)
+LATE_AFTER = time(8, 15)
 
 # Expected events per (user, school day), measured on 2,000 users x 3 months.
 EVENTS_PER_USER_DAY = 2.16
@@ -169,6 +213,8 @@ def school_plans(
                 name=name,
                 timezone=zones[i % len(zones)],
                 closures=_closures(seed, i, year_list),
+                day_end=DAY_END,
+                late_after=LATE_AFTER,
             )
         )
     return plans
@@ -227,6 +273,36 @@ def _profile(seed: int, school_index: int, user_key: int) -> _Profile:
     arrive = rng.randint(ARRIVE_WINDOW[0] + 600, ARRIVE_WINDOW[1] - 600)
     leave = rng.randint(LEAVE_WINDOW[0] + 900, LEAVE_WINDOW[1] - 900)
     return _Profile(absence, arrive, leave)
+
+
+def pupil_plans(
+    users: int, start: date, end: date, seed: int, school_index: int
+) -> list[PupilPlan]:
+    """The school's register: pupil numbers, classes, and a few joiners and leavers.
+
+    Joiners are enrolled from, and leavers until, a date in the middle half of the range
+    (so each has days on both sides of it); the rest are enrolled throughout.
+    """
+    groups = max(1, -(-users // CLASS_SIZE))
+    labels = [f"{5 + i // 4}{'ABCD'[i % 4]}" for i in range(groups)]
+    span = (end - start).days
+    plans = []
+    for key in range(users):
+        rng = _rng(seed, school_index, key, "enrolment")
+        draw = rng.random()
+        moved = start + timedelta(days=rng.randint(span // 4, span * 3 // 4)) if span >= 4 else None
+        joins = moved is not None and draw < JOIN_SHARE
+        leaves = moved is not None and JOIN_SHARE <= draw < JOIN_SHARE + LEAVE_SHARE
+        plans.append(
+            PupilPlan(
+                key=key,
+                external_id=str(10001 + key),
+                group=labels[key % groups],
+                enrolled_from=moved if joins else None,
+                enrolled_until=moved if leaves else None,
+            )
+        )
+    return plans
 
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
@@ -295,8 +371,12 @@ def generate_school_events(
     school_index: int = 0,
     now: datetime | None = None,
     lunch_rate: float = LUNCH_RATE,
+    pupils: Sequence[PupilPlan] | None = None,
 ) -> Iterator[GeneratedEvent]:
     """Yield one school's events for local dates ``start``..``end`` (inclusive).
+
+    With ``pupils`` (see `pupil_plans`), a pupil has no events outside its enrolment;
+    without, every user is enrolled throughout.
 
     ``lunch_rate`` is the share of pupils who go out for lunch (a check-out and a
     check-in more); 1.0 is an open-campus school, about 3.7 events per pupil-day.
@@ -316,8 +396,72 @@ def generate_school_events(
     day = start
     while day <= end:
         if day.isoweekday() in plan.school_days and day not in plan.closures:
-            yield from _school_day(tz, profiles, day, seed, school_index, now, lunch_rate)
+            absent = (
+                frozenset()
+                if pupils is None
+                else frozenset(p.key for p in pupils if not p.enrolled(day))
+            )
+            yield from _school_day(tz, profiles, day, seed, school_index, now, lunch_rate, absent)
         day += timedelta(days=1)
+
+
+def generate_school_marks(
+    plan: SchoolPlan,
+    pupils: Sequence[PupilPlan],
+    start: date,
+    end: date,
+    seed: int,
+    school_index: int,
+    today: date,
+    lunch_rate: float = LUNCH_RATE,
+) -> list[GeneratedMark]:
+    """The marks an admin would have recorded by ``today`` (the school's local date).
+
+    Before today: a sick note (an excused absence) on some of the days a pupil has no
+    events, and a present mark on some of the days a pupil left within 4 h without a
+    fever ("gate reader down"). Ahead of today: a few planned absences over a range.
+    The days replay the events' own random draws, so marks and events agree.
+    """
+    profiles = {p.key: _profile(seed, school_index, p.key) for p in pupils}
+    marks: list[GeneratedMark] = []
+    day = start
+    while day <= min(end, today - timedelta(days=1)):
+        if _is_school_day(plan, day):
+            for pupil in pupils:
+                if not pupil.enrolled(day):
+                    continue
+                rng = _rng(seed, school_index, pupil.key, day.isoformat())
+                steps = _user_day(rng, profiles[pupil.key], lunch_rate)
+                draw = _rng(seed, school_index, pupil.key, day.isoformat(), "mark").random()
+                if not steps and draw < SICK_NOTE_RATE:
+                    marks.append(GeneratedMark(pupil.key, day, day, ABSENT, True, "Sick note"))
+                elif _short(steps) and draw < GATE_DOWN_RATE:
+                    marks.append(
+                        GeneratedMark(pupil.key, day, day, PRESENT, False, "Gate reader down")
+                    )
+        day += timedelta(days=1)
+    staying = [p for p in pupils if p.enrolled_until is None]
+    rng = _rng(seed, school_index, "planned")
+    for pupil in rng.sample(staying, min(PLANNED_ABSENCES, len(staying))):
+        first = today + timedelta(days=rng.randint(2, 14))
+        last = first + timedelta(days=rng.randint(2, 6))
+        days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+        if any(_is_school_day(plan, d) and pupil.enrolled(d) for d in days):
+            marks.append(GeneratedMark(pupil.key, first, last, ABSENT, True, "Family trip"))
+    return marks
+
+
+def _is_school_day(plan: SchoolPlan, day: date) -> bool:
+    return day.isoweekday() in plan.school_days and day not in plan.closures
+
+
+def _short(steps: Sequence[_Step]) -> bool:
+    """Checked in and out once, within 4 h, without a fever (absent by the events alone)."""
+    return (
+        len(steps) == 2
+        and steps[1][0] - steps[0][0] < MIN_DAILY
+        and all(tenths < FEVER_TENTHS[0] for _, _, tenths in steps)
+    )
 
 
 def _school_day(
@@ -328,13 +472,16 @@ def _school_day(
     school_index: int,
     now: datetime | None,
     lunch_rate: float,
+    absent: frozenset[int] = frozenset(),
 ) -> Iterator[GeneratedEvent]:
-    """All users' events of one school day, sorted, cut at ``now``."""
+    """All users' events of one school day, sorted, cut at ``now`` (none for ``absent``)."""
     base = _utc_base(day, tz)
     local_midnight = datetime.combine(day, time())
     stamp = day.strftime("%Y%m%d")
     rows: list[tuple[datetime, int, int, bool, int]] = []
     for key, profile in enumerate(profiles):
+        if key in absent:
+            continue
         rng = _rng(seed, school_index, key, day.isoformat())
         for n, (seconds, is_checkin, tenths) in enumerate(_user_day(rng, profile, lunch_rate)):
             if base is not None:

@@ -24,14 +24,17 @@ from ..models import Enrolment, School, User
 from ..presence import is_fever, local_date
 from ..security import admins, images
 from ..security.roles import DISTRICT, SCHOOL
-from ..services import bulk
+from ..services import bulk, marks
 from ..services.schools import add_closure, bump_generation, create_school
 from .generate import (
     PUBLIC_HOLIDAYS,
     DemoSpec,
+    PupilPlan,
     SchoolPlan,
     avatar_png,
     generate_school_events,
+    generate_school_marks,
+    pupil_plans,
     user_names,
 )
 
@@ -45,13 +48,14 @@ DEMO_ADMINS = (("demo@example.org", DISTRICT), ("head@example.org", SCHOOL))
 
 @dataclass(frozen=True)
 class DemoSchool:
-    """A school as stored: its plan, index in the spec, id and user ids (by user key)."""
+    """A school as stored: its plan, index in the spec, id, user ids and pupils (by user key)."""
 
     index: int
     plan: SchoolPlan
     id: int
     user_ids: Sequence[int]
     fever_threshold: Decimal
+    pupils: Sequence[PupilPlan] = ()
 
 
 @dataclass
@@ -92,15 +96,27 @@ def ensure_school(plan: SchoolPlan, start: dt.date, end: dt.date) -> School:
     )
     if school is None:
         school = create_school(
-            {"name": plan.name, "timezone": plan.timezone, "school_days": list(plan.school_days)}
+            {
+                "name": plan.name,
+                "timezone": plan.timezone,
+                "school_days": list(plan.school_days),
+                "day_end": plan.day_end,
+                "late_after": plan.late_after,
+            }
         )
     for day in sorted(d for d in plan.closures if start <= d <= end):
         add_closure(school, day, HOLIDAY_NAMES.get((day.month, day.day), "Staff training day"))
     return school
 
 
-def ensure_users(school_id: int, names: Sequence[str]) -> list[int]:
-    """The ids of the school's active users with these names, enrolling the missing ones."""
+def ensure_users(
+    school_id: int, names: Sequence[str], pupils: Sequence[PupilPlan] | None = None
+) -> list[int]:
+    """The ids of the school's active users with these names, enrolling the missing ones.
+
+    With `pupils` (by the names' order), a new user gets its pupil number, class and
+    enrolment span; without, no number or class, enrolled since always.
+    """
     rows = db.session.execute(
         select(User.name, User.id)
         .where(User.school_id == school_id, User.deleted_at.is_(None))
@@ -109,16 +125,38 @@ def ensure_users(school_id: int, names: Sequence[str]) -> list[int]:
     ids: dict[str, int] = {}
     for name, ident in rows:
         ids.setdefault(name, ident)
-    missing = [name for name in names if name not in ids]
+    missing = [(key, name) for key, name in enumerate(names) if name not in ids]
     if missing:
+        plans = {key: pupils[key] if pupils else None for key, _ in missing}
         stmt = insert(User).returning(User.id, sort_by_parameter_order=True)
         new_ids = list(
-            db.session.scalars(stmt, [{"name": n, "school_id": school_id} for n in missing])
+            db.session.scalars(
+                stmt,
+                [
+                    {
+                        "name": name,
+                        "school_id": school_id,
+                        "external_id": plan.external_id if (plan := plans[key]) else None,
+                        "group": plan.group if plan else None,
+                    }
+                    for key, name in missing
+                ],
+            )
         )
-        ids.update(zip(missing, new_ids, strict=True))
-        # Enrolled since always, like every user of a database upgraded to enrolments.
+        ids.update(zip((name for _, name in missing), new_ids, strict=True))
+        # The bulk path of enrolments.open_enrolment: the generation bump below stands
+        # for its per-day invalidation.
         db.session.execute(
-            insert(Enrolment), [{"user_id": i, "school_id": school_id} for i in new_ids]
+            insert(Enrolment),
+            [
+                {
+                    "user_id": ident,
+                    "school_id": school_id,
+                    "from_": plan.enrolled_from if (plan := plans[key]) else None,
+                    "until": plan.enrolled_until if plan else None,
+                }
+                for (key, _), ident in zip(missing, new_ids, strict=True)
+            ],
         )
         bump_generation(school_id)
     return [ids[name] for name in names]
@@ -133,8 +171,10 @@ def prepare(spec: DemoSpec, closures_until: dt.date | None = None) -> list[DemoS
     schools = []
     for index, plan in enumerate(spec.plans()):
         school = ensure_school(plan, spec.start, closures_until or spec.end)
-        user_ids = ensure_users(school.id, user_names(spec.users, spec.seed, index))
-        demo_school = DemoSchool(index, plan, school.id, user_ids, school.fever_threshold)
+        pupils = pupil_plans(spec.users, spec.start, spec.end, spec.seed, index)
+        names = user_names(spec.users, spec.seed, index)
+        user_ids = ensure_users(school.id, names, pupils)
+        demo_school = DemoSchool(index, plan, school.id, user_ids, school.fever_threshold, pupils)
         # Commit last and touch no row after: on SQLite a new transaction would hold the
         # write lock while the HTTP loader waits on the server.
         db.session.commit()
@@ -147,7 +187,14 @@ def school_events(
 ) -> Iterator[tuple[DemoSchool, bulk.Row]]:
     """The school's generated events as rows, up to `now` (never in the future)."""
     for event in generate_school_events(
-        school.plan, spec.users, spec.start, spec.end, spec.seed, school.index, now=now
+        school.plan,
+        spec.users,
+        spec.start,
+        spec.end,
+        spec.seed,
+        school.index,
+        now=now,
+        pupils=school.pupils or None,
     ):
         yield (
             school,
@@ -223,6 +270,33 @@ def load_db(
     return report
 
 
+def load_marks(
+    spec: DemoSpec, schools: Sequence[DemoSchool], created_by: str, now: dt.datetime
+) -> int:
+    """Record the generated marks through the marks service (which bumps their dates'
+    versions), as `created_by`; commits. Returns how many mark entries were stored."""
+    stored = 0
+    for demo in schools:
+        school = db.session.get_one(School, demo.id)
+        today = local_date(now, school.timezone)
+        for mark in generate_school_marks(
+            demo.plan, demo.pupils, spec.start, spec.end, spec.seed, demo.index, today
+        ):
+            data: dict[str, Any] = {
+                "user_id": demo.user_ids[mark.user_key],
+                "status": mark.status,
+                "excused": mark.excused,
+                "reason": mark.reason,
+            }
+            if mark.first == mark.last:
+                data["date"] = mark.first
+            else:
+                data["from_"], data["to"] = mark.first, mark.last
+            stored += len(marks.record(school, data, created_by, now))
+        db.session.commit()
+    return stored
+
+
 def _photo(seed: str) -> str:
     """A stored stand-in photo (the reference an attendance keeps)."""
     return images.save(images.Upload(avatar_png(seed)))
@@ -237,6 +311,14 @@ def progress_bar(total: int | None) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="ev", dynamic_ncols=True, leave=False)
+
+
+def demo_creator() -> str:
+    """How a mark names the district demo admin (see `demo_admins`) as its author."""
+    admin = admins.find_by_email(DEMO_ADMINS[0][0])
+    if admin is None:
+        raise LookupError("the demo admins are not there yet")
+    return marks.creator(None, admin.id)
 
 
 def demo_admins() -> list[tuple[str, str, int | None]]:

@@ -33,7 +33,14 @@ def expected_events(spec, schools):
         (school, event)
         for school in schools
         for event in generate_school_events(
-            school.plan, spec.users, spec.start, spec.end, spec.seed, school.index, now=NOW
+            school.plan,
+            spec.users,
+            spec.start,
+            spec.end,
+            spec.seed,
+            school.index,
+            now=NOW,
+            pupils=school.pupils,
         )
     ]
 
