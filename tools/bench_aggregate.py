@@ -152,6 +152,12 @@ def load(
                 (name, school_id),
             )
             ids.append(cur.fetchone()[0])  # type: ignore[index]
+        # Each pupil is counted at the school (one open enrolment), as a created user is.
+        cur.executemany(
+            'INSERT INTO enrolments (user_id, school_id, "from", until, created_at)'
+            " VALUES (%s, %s, NULL, NULL, now())",
+            [(i, school_id) for i in ids],
+        )
         count = 0
         events = generate.generate_school_events(
             plan, users, start, end, seed=42, school_index=index, lunch_rate=lunch_rate
