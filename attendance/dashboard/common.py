@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import request
+from sqlalchemy import select
 
-from ..models import Report, School
+from ..extensions import db
+from ..models import Report, School, User
 from . import page_url, pipeline
 from .params import Range, parse_range
 
@@ -46,6 +48,23 @@ def school_range(school: School) -> tuple[dt.date, Range, list[str]]:
     today = pipeline.school_today(school)
     rng, notes = parse_range(request.args, today)
     return today, rng, notes
+
+
+def school_group(school: School) -> tuple[list[str], str | None]:
+    """The school's groups (distinct groups of its users) and the one `?group=` picks
+    (None for all, or for a group the school does not have)."""
+    groups = [
+        group
+        for group in db.session.scalars(
+            select(User.group)
+            .where(User.school_id == school.id, User.group.is_not(None), User.group != "")
+            .distinct()
+            .order_by(User.group)
+        )
+        if group  # never None here: narrows the type
+    ]
+    wanted = request.args.get("group", "")
+    return groups, wanted if wanted in groups else None
 
 
 def sort_rows(

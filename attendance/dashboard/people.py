@@ -15,7 +15,7 @@ from ..services import drilldown
 from ..services.users import active_users
 from . import bp, charts, figures, pipeline
 from .auth import login_required, school_or_403
-from .common import pinned, progress_context, school_range, sort_rows
+from .common import pinned, progress_context, school_group, school_range, sort_rows
 from .params import Range, parse_page, parse_sort, presets
 
 USERS_PER_PAGE = 25
@@ -25,21 +25,34 @@ USER_SORTS = ("name", "present_days", "rate", "hours")
 @bp.get("/schools/<int:school_id>/users")
 @login_required
 def users(school_id: int) -> Any:
-    """The school's users with their attendance over the range: search, sort, pages."""
+    """The school's users with their attendance over the range (from one report listing
+    each pupil's figures, users=true), of one group if asked: search, sort, pages."""
     school = school_or_403(school_id)
     today, rng, notes = school_range(school)
+    groups, group = school_group(school)
     records = pipeline.settle(
-        [pipeline.report_for(school, rng.start, rng.end, rng.granularity, pinned())]
+        [
+            pipeline.report_for(
+                school, rng.start, rng.end, rng.granularity, pinned(), users=True, group=group
+            )
+        ]
     )
     record = records[0]
     query = active_users().where(User.school_id == school.id)
+    if group is not None:
+        query = query.where(User.group == group)
     search = request.args.get("q", "").strip()[:100]
     if search:
         query = query.where(func.lower(User.name).contains(search.lower(), autoescape=True))
     people = list(db.session.scalars(query.order_by(User.name, User.id)))
     result = record.result if record.status == pipeline.FINISHED else None
+    listed = {u["user_id"]: u for u in (result or {}).get("users") or []}
     rows = [
-        {"user": u, "figures": figures.user_figures(result, u.id) if result else None}
+        {
+            "user": u,
+            "figures": figures.user_figures(result, u.id) if result else None,
+            "life": listed.get(u.id),
+        }
         for u in people
     ]
     sort = parse_sort(request.args, USER_SORTS, "name")
@@ -53,6 +66,8 @@ def users(school_id: int) -> Any:
         rng=rng,
         notes=notes,
         presets=presets(today, rng.granularity),
+        groups=groups,
+        group=group,
         report=record,
         reports=records,
         rows=rows[(page - 1) * USERS_PER_PAGE : page * USERS_PER_PAGE],

@@ -32,12 +32,13 @@ def report_for(
     granularity: str,
     pinned: Iterable[Report] = (),
     users: bool = False,
+    group: str | None = None,
 ) -> Report:
     """`requested_report` for a page: when the queue is unavailable, the report it failed
     (a page shows it as it shows any failed report: the rest of the page does not need it).
     """
     try:
-        return requested_report(school, start, end, granularity, pinned, users)
+        return requested_report(school, start, end, granularity, pinned, users, group)
     except QueueUnavailable as error:
         if error.report_id is None:
             raise
@@ -51,9 +52,11 @@ def requested_report(
     granularity: str,
     pinned: Iterable[Report] = (),
     users: bool = False,
+    group: str | None = None,
 ) -> Report:
     """A report of the school for start..end: a pinned one that matches, else the pipeline's.
-    With `users`, its document lists each counted user's figures (a report of its own).
+    With `users`, its document lists each counted user's figures (a report of its own);
+    with `group`, every figure is of the users whose group it is.
 
     The page that polled a report until it finished names it (pins it) when it fetches
     itself again, so it shows that report rather than asking for another. A pin is only
@@ -62,7 +65,7 @@ def requested_report(
     A new report is committed, then its plan queued. When the queue is unavailable the
     report is failed (committed) and QueueUnavailable raised: a 503 with Retry-After.
     """
-    wanted = (school.id, start, end, granularity, None, users)
+    wanted = (school.id, start, end, granularity, group, users)
     for record in pinned:
         if (
             (
@@ -81,7 +84,7 @@ def requested_report(
     settings = settings_from(current_app.config)
     now = requesting.now_for_report()
     requested = requesting.request_report(
-        school, start, end, granularity, now, settings, users=users
+        school, start, end, granularity, now, settings, group=group, users=users
     )
     db.session.commit()  # before the plan is queued: its worker must find the row
     try:

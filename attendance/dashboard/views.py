@@ -15,7 +15,7 @@ from ..security.roles import DISTRICT
 from ..services import fever as fever_service
 from . import bp, charts, export, figures, pipeline
 from .auth import can_see, current_admin, login_required, school_or_403
-from .common import pinned, progress_context, school_range, sort_rows
+from .common import pinned, progress_context, school_group, school_range, sort_rows
 from .params import Range, parse_sort, presets
 
 FEVER_ROWS = 100
@@ -95,11 +95,14 @@ def school(school_id: int) -> Any:
     """A school: today's tiles, the range's charts, fever events and data quality."""
     school = school_or_403(school_id)
     today, rng, notes = school_range(school)
+    groups, group = school_group(school)
     pins = pinned()
     records = pipeline.settle(
         [
-            pipeline.report_for(school, today, today, "day", pins),
-            pipeline.report_for(school, rng.start, rng.end, rng.granularity, pins, users=True),
+            pipeline.report_for(school, today, today, "day", pins, group=group),
+            pipeline.report_for(
+                school, rng.start, rng.end, rng.granularity, pins, users=True, group=group
+            ),
         ]
     )
     today_record, record = records
@@ -109,6 +112,8 @@ def school(school_id: int) -> Any:
         "rng": rng,
         "notes": notes,
         "presets": presets(today, rng.granularity),
+        "groups": groups,
+        "group": group,
         "kpis": _today(school, today_record),
         "report": record,
         "reports": records,
@@ -160,13 +165,14 @@ def report_csv(school_id: int) -> Any:
     """The report shown on the school page, as CSV."""
     school = school_or_403(school_id)
     _today, rng, _notes = school_range(school)
+    _groups, group = school_group(school)
     # The school page's report (users=true: its pupils-at-risk panel), so a pin matches.
     # requested_report, not report_for: with the queue unavailable there is no file to
     # give, so the answer is the 503 with Retry-After of attendance.errors.
     [record] = pipeline.settle(
         [
             pipeline.requested_report(
-                school, rng.start, rng.end, rng.granularity, pinned(), users=True
+                school, rng.start, rng.end, rng.granularity, pinned(), users=True, group=group
             )
         ]
     )

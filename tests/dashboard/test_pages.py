@@ -436,3 +436,70 @@ def test_pages_use_no_cdn(client, make_admin, login, hillside):
         page = client.get(path).get_data(as_text=True)
         for url in re.findall(r'(?:src|href)="([^"]*)"', page):
             assert not url.startswith(("http:", "https:", "//")), (path, url)
+
+
+def test_users_list_shows_each_pupils_school_life(api, client, make_admin, login, hillside, db):
+    """The users list's absent, excused, late days and chronic flag are the API's users=true
+    figures; late days are blank without late_after. Each pupil's group and external id."""
+    school, (ada, brook, cyrus), days = hillside
+    school.chronic_min_days, school.chronic_ratio = 3, Decimal("0.5")
+    ada.group, ada.external_id = "3B", "EXT-ADA"
+    db.session.commit()
+    resp = api.post(
+        f"/api/schools/{school.id}/marks",
+        json={
+            "mark": {
+                "user_id": ada.id,
+                "date": str(days[1]),
+                "status": "absent",
+                "excused": True,
+                "reason": "ill",
+            }
+        },
+    )
+    assert resp.status_code == 201, resp.json
+    login(make_admin())
+    page = client.get(f"/dashboard/schools/{school.id}/users?{range_args(days)}")
+    table = page.get_data(as_text=True).split('id="users-table"')[1]
+    doc = aggregate(api, school, range_args(days) + "&users=true")
+    assert {u["user_id"] for u in doc["users"]} == {ada.id, brook.id, cyrus.id}
+    for figures in doc["users"]:
+        row = table.split(f'data-user-id="{figures["user_id"]}"')[1].split("</tr>")[0]
+        cells = dict(re.findall(r'data-field="(\w+)">(.*?)</td>', row, re.S))
+        assert cells["absent_days"] == str(figures["absent_days"])
+        assert cells["excused_days"] == str(figures["excused_days"])
+        assert figures["late_days"] is None and cells["late_days"] == ""
+        assert ("chronic" in cells["chronic"]) is figures["chronic"]
+        assert cells["group"] == (figures["group"] or "")
+        assert cells["external_id"] == (figures["external_id"] or "")
+    ada_row = table.split(f'data-user-id="{ada.id}"')[1].split("</tr>")[0]
+    assert 'data-field="excused_days">1<' in ada_row and "EXT-ADA" in ada_row and "3B" in ada_row
+    cyrus_row = table.split(f'data-user-id="{cyrus.id}"')[1].split("</tr>")[0]
+    assert 'data-field="absent_days">3<' in cyrus_row and "chronic" in cyrus_row
+
+
+def test_group_filter_narrows_the_pages(api, client, make_admin, login, hillside, db):
+    """Choosing a group asks the reports with group=: the school page's enrolled count and
+    the users list are of that group's pupils; links keep the group."""
+    school, (ada, brook, cyrus), days = hillside
+    ada.group = brook.group = "3B"
+    cyrus.group = "4A"
+    db.session.commit()
+    login(make_admin())
+    url = f"/dashboard/schools/{school.id}?{range_args(days)}"
+    page = client.get(url).get_data(as_text=True)
+    assert tiles(page)["enrolled"] == "3"
+    assert '<option value="3B">3B</option>' in page and '<option value="4A">4A</option>' in page
+    page = client.get(url + "&group=3B").get_data(as_text=True)
+    doc = aggregate(api, school, range_args(days) + "&group=3B")
+    assert tiles(page)["enrolled"] == "2"
+    assert 'data-enrolled="2"' in page and doc["enrolled"] == 2
+    assert '<option value="3B" selected>3B</option>' in page
+    assert "group=3B" in page.split('id="csv-link"')[1].split(">")[0]
+    users = client.get(
+        f"/dashboard/schools/{school.id}/users?{range_args(days)}&group=4A"
+    ).get_data(as_text=True)
+    assert "Cyrus" in users and "Ada" not in users and "Brook" not in users
+    # A group the school does not have is all groups.
+    page = client.get(url + "&group=9Z").get_data(as_text=True)
+    assert tiles(page)["enrolled"] == "3"
