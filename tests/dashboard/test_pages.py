@@ -59,6 +59,13 @@ def range_args(days, granularity="day"):
     return f"from={days[0]}&to={days[-1]}&granularity={granularity}"
 
 
+def excuse(api, school, user, day) -> None:
+    """An excused absence of `user` on `day`, recorded through the marks API."""
+    mark = {"user_id": user.id, "date": str(day), "status": "absent", "excused": True}
+    resp = api.post(f"/api/schools/{school.id}/marks", json={"mark": {**mark, "reason": "ill"}})
+    assert resp.status_code == 201, resp.json
+
+
 def aggregate(api, school, query=""):
     resp = api.get(f"/api/attendances/aggregate/school/{school.id}?{query}&wait=10")
     assert resp.status_code == 200
@@ -105,19 +112,7 @@ def test_school_page_pupils_at_risk_and_excused_absences(
     school, (ada, brook, cyrus), days = hillside
     school.chronic_min_days, school.chronic_ratio = 3, Decimal("0.5")
     db.session.commit()
-    resp = api.post(
-        f"/api/schools/{school.id}/marks",
-        json={
-            "mark": {
-                "user_id": ada.id,
-                "date": str(days[1]),
-                "status": "absent",
-                "excused": True,
-                "reason": "ill",
-            }
-        },
-    )
-    assert resp.status_code == 201, resp.json
+    excuse(api, school, ada, days[1])
     login(make_admin())
     page = client.get(f"/dashboard/schools/{school.id}?{range_args(days)}").get_data(as_text=True)
     doc = aggregate(api, school, range_args(days) + "&users=true")
@@ -445,19 +440,7 @@ def test_users_list_shows_each_pupils_school_life(api, client, make_admin, login
     school.chronic_min_days, school.chronic_ratio = 3, Decimal("0.5")
     ada.group, ada.external_id = "3B", "EXT-ADA"
     db.session.commit()
-    resp = api.post(
-        f"/api/schools/{school.id}/marks",
-        json={
-            "mark": {
-                "user_id": ada.id,
-                "date": str(days[1]),
-                "status": "absent",
-                "excused": True,
-                "reason": "ill",
-            }
-        },
-    )
-    assert resp.status_code == 201, resp.json
+    excuse(api, school, ada, days[1])
     login(make_admin())
     page = client.get(f"/dashboard/schools/{school.id}/users?{range_args(days)}")
     table = page.get_data(as_text=True).split('id="users-table"')[1]
