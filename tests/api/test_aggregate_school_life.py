@@ -246,3 +246,15 @@ def test_openapi_describes_users_and_group(client):
     params = {p["name"]: p for p in op["parameters"]}
     assert params["users"]["schema"]["type"] == "boolean"
     assert params["group"]["schema"]["maxLength"] == 64
+
+
+def test_a_regrouped_or_renamed_pupil_shows_at_once_in_a_past_range(client, db, school_life):
+    past = (START, D(2026, 11, 26))
+    ada = db.session.scalar(select(User.id).where(User.name == "Ada"))
+    before = aggregate(client, school_life, *past, "week", "&users=true&group=5A")
+    assert ada not in [u["user_id"] for u in before["users"]]
+    _ok(client.patch(f"/api/users/{ada}", json={"group": "5A", "name": "Ada L."}), 200)
+    after = aggregate(client, school_life, *past, "week", "&users=true&group=5A")
+    report, users = oracle(db, school_life, *past, "week", "5A")
+    assert (figures(after), after["users"]) == (report, users)
+    assert "Ada L." in [u["name"] for u in after["users"]]

@@ -31,7 +31,15 @@ from ... import clock, inputs, presence
 from ...extensions import db
 from ...jobs.queue import QueueUnavailable, dispatcher
 from ...jobs.reports import plan_call
-from ...models import REPORT_FAILED, REPORT_FINISHED, REPORT_QUEUED, Report, School
+from ...models import (
+    REPORT_FAILED,
+    REPORT_FINISHED,
+    REPORT_QUEUED,
+    Enrolment,
+    Report,
+    School,
+    User,
+)
 from .. import ServiceError
 from . import IN_FLIGHT, Settings, day_versions, fail, locked_report
 from .encoding import FORMAT
@@ -78,13 +86,30 @@ def fingerprint(
     """What the figures of a past range depend on: the school's generation, its chronic
     settings (presence.md 8: they change a range's figure, no date's), day versions, the
     format of the stored dates (a report of another format is not shared), and what the
-    request asked to see: the group it is narrowed to and whether it lists its users."""
+    request asked to see: the group it is narrowed to and whether it lists its users, and
+    then who is in the group now and the listed users' names (`roster`)."""
     versions = day_versions(school.id, start, end)
     view = "-" if group is None else "g" + group  # None and every group differ
-    text = f"{FORMAT}|{view}|{int(users)}|"
+    text = f"{FORMAT}|{view}|{int(users)}|{roster(school.id, group, users)}|"
     text += f"{school.generation}|{school.chronic_ratio}|{school.chronic_min_days}|"
     text += ",".join(f"{d}:{v}" for d, v in sorted(versions.items()))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def roster(school_id: int, group: str | None, users: bool) -> str:
+    """What a narrowed or listing report shows of the school's users as they are now: the
+    group's members, and with `users` every user's name, external id and group (a pupil
+    regrouped or renamed changes no date, but such a report of a past range). Empty for
+    the plain report, which shows neither."""
+    if group is None and not users:
+        return ""
+    enrolled_here = select(Enrolment.user_id).where(Enrolment.school_id == school_id)
+    columns = (User.id, User.name, User.external_id, User.group) if users else (User.id,)
+    query = select(*columns).where(User.id.in_(enrolled_here)).order_by(User.id)
+    if group is not None:
+        query = query.where(User.group == group)
+    rows = db.session.execute(query).all()
+    return hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
