@@ -172,9 +172,8 @@ def _names(user_ids: set[int]) -> dict[int, str]:
     """The names of these users, by id."""
     if not user_ids:
         return {}
-    return dict(
-        db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples()
-    )
+    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}
 
 
 @bp.get("/schools/<int:school_id>/report.csv")
