@@ -28,12 +28,10 @@ ID = re.compile(r"[0-9]{1,18}")
 FORM = "form"
 
 
-def _back(school_id: int, user_id: int, anchor: str = "") -> Any:
+def _back(school_id: int, user_id: int) -> Any:
     """The pupil page, over the range it showed (the form's action carries it)."""
     args: dict[str, Any] = {k: request.args[k] for k in ("from", "to") if request.args.get(k)}
-    return redirect(
-        url_for("dashboard.user", school_id=school_id, user_id=user_id, **args) + anchor
-    )
+    return redirect(url_for("dashboard.user", school_id=school_id, user_id=user_id, **args))
 
 
 def _again(school: School, person: User, form: str, errors: Errors) -> Any:
