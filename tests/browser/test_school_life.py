@@ -120,13 +120,6 @@ def pupil_figures(app: Flask, world: World) -> dict[str, Any]:
     return next(u for u in doc["users"] if u["user_id"] == world.pupil_id)
 
 
-def patient(page: Any) -> Any:
-    """The page, waiting longer: each page computes its reports in the request (the tests
-    run jobs inline), which takes longer than the fixture's default wait on a busy machine."""
-    page.context.set_default_timeout(60000)
-    return page
-
-
 def log_in(page: Any, email: str) -> None:
     page.goto("/dashboard/login")
     page.tab.fill("#email", email)
@@ -171,7 +164,7 @@ def check_school_page(app: Flask, page: Any, world: World, day: dt.date) -> dict
 
 
 def test_mark_a_day_then_clear_it_then_a_range(app, world, open_page):
-    page = patient(open_page(DESKTOP))
+    page = open_page(DESKTOP)
     log_in(page, world.district)
     # A day the pupil was present (by the gate's times).
     before = pupil_figures(app, world)
@@ -252,7 +245,7 @@ def test_mark_a_day_then_clear_it_then_a_range(app, world, open_page):
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
 def test_screenshots_of_the_pupil_and_school_pages(world, open_page, size, viewport):
-    page = patient(open_page(viewport))
+    page = open_page(viewport)
     log_in(page, world.district)
     for name, path, charts in (
         ("pupil", f"/dashboard/schools/{world.school_id}/users/{world.forgetful_id}",
