@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, redirect, request, url_for
+from flask import Blueprint, Flask, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -25,14 +25,19 @@ def local_time(instant: str | dt.datetime, zone: ZoneInfo) -> str:
 
 
 def page_url(args: dict[str, str] | None = None) -> str:
-    """This page's URL (same route and path arguments) with these query arguments."""
-    values: dict[str, Any] = {**(request.view_args or {}), **(args or {})}
-    return url_for(request.endpoint or "dashboard.overview", **values)
+    """This page's URL (same route and path arguments) with these query arguments.
+
+    A form that shows its page again with errors names that page in `g.page`
+    (endpoint, path arguments): the page's links lead there, not to the form's route."""
+    endpoint, view_args = g.get("page") or (request.endpoint, request.view_args)
+    values: dict[str, Any] = {**(view_args or {}), **(args or {})}
+    return url_for(endpoint or "dashboard.overview", **values)
 
 
 def init_app(app: Flask) -> None:
     """Attach the routes to the blueprint and register it."""
-    from . import assets, auth, people, photos, settings, views  # noqa: F401 - attach routes
+    # Importing the modules attaches their routes to the blueprint.
+    from . import assets, auth, people, photos, pupil, pupil_forms, settings, views  # noqa: F401
 
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)

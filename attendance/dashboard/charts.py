@@ -249,60 +249,6 @@ def temperature_histogram(
     return fig
 
 
-STATUS = {
-    "present": (2, "P", "Present"),
-    "absent": (1, "A", "Absent"),
-    "off": (0, "–", "No school"),
-    "future": (None, "", "Not yet"),
-}
-
-
-def calendar_heatmap(statuses: Mapping[dt.date, str]) -> go.Figure:
-    """A calendar: one column per week, one row per weekday; each cell says P, A or –."""
-    fig = _figure("Calendar", height=300)
-    if not statuses:
-        _no_data(fig)
-        return fig
-    first = min(statuses)
-    monday = first - dt.timedelta(days=first.weekday())
-    weeks = (max(statuses) - monday).days // 7 + 1
-    z: list[list[int | None]] = [[None] * weeks for _ in WEEKDAYS]
-    text: list[list[str]] = [[""] * weeks for _ in WEEKDAYS]
-    hover: list[list[str]] = [[""] * weeks for _ in WEEKDAYS]
-    for day, status in statuses.items():
-        code, letter, word = STATUS[status]
-        col, row = (day - monday).days // 7, day.weekday()
-        z[row][col] = code
-        text[row][col] = f"{day.day}<br>{letter}" if letter else str(day.day)
-        hover[row][col] = f"{day:%a %d %b %Y}: {word}"
-    fig.add_heatmap(
-        z=z,
-        x=[f"{monday + dt.timedelta(weeks=w):%d %b}" for w in range(weeks)],
-        y=list(WEEKDAYS),
-        text=text,
-        texttemplate="%{text}",
-        customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>",
-        zmin=0,
-        zmax=2,
-        colorscale=[
-            [0, "#eef0f3"],
-            [0.33, "#eef0f3"],
-            [0.34, "#f6c89f"],
-            [0.66, "#f6c89f"],
-            [0.67, "#a9c4f5"],
-            [1, "#a9c4f5"],
-        ],
-        showscale=False,
-        xgap=3,
-        ygap=3,
-    )
-    fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_xaxes(side="top", title_text="Week of", type="category")
-    fig.update_layout(margin={"l": 48, "r": 16, "t": 56, "b": 16})
-    return fig
-
-
 def daily_hours(days: Sequence[tuple[dt.date, float]], min_daily_hours: Decimal) -> go.Figure:
     """Hours in school per day, with the daily minimum drawn."""
     fig = _figure("Time in school per day")

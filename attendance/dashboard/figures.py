@@ -8,12 +8,12 @@ only look figures up, count them or reshape them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..presence import DayResult
+from ..presence import DayFacts, DayResult
 
 Result = Mapping[str, Any]
 
@@ -114,22 +114,100 @@ def user_figures(result: Result, user_id: int) -> UserFigures | None:
     )
 
 
-def calendar_statuses(
-    days: Mapping[dt.date, DayResult],
+@dataclass(frozen=True)
+class MarkNote:
+    """An admin's effective mark on a date, as the calendar tells it."""
+
+    status: str
+    excused: bool
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """One date of a pupil's calendar: what the report decided, and why.
+
+    status is present / absent / excused / off / not_enrolled / future."""
+
+    status: str
+    late: bool = False
+    auto_closed: bool = False
+    mark: MarkNote | None = None
+
+
+def calendar_days(
+    facts: Mapping[dt.date, DayFacts],
+    user_id: int,
     school_days: Mapping[dt.date, bool],
     today: dt.date,
-) -> dict[dt.date, str]:
-    """present / absent / off / future for each date, from one user's DayResults."""
-    statuses = {}
+    marks: Mapping[dt.date, MarkNote] | None = None,
+) -> dict[dt.date, CalendarDay]:
+    """Each date of the range for one user, read from the report's per-date facts (marks,
+    enrolments, late arrivals and day_end applied by the pipeline), with their marks."""
+    marks = marks or {}
+    days = {}
     for day, school_day in school_days.items():
-        result = days.get(day)
+        f, mark = facts.get(day, _NO_FACTS), marks.get(day)
+        enrolled = user_id in f.enrolled
         if day > today:
-            statuses[day] = "future"
-        elif result is not None and result.present:
-            statuses[day] = "present"  # also on a day off: they were there
+            # Nobody is present yet: only a planned absence says anything.
+            status = "future"
+            if enrolled and mark is not None:
+                status = "excused" if user_id in f.excused else "absent"
+        elif not enrolled:
+            status = "not_enrolled"
+        elif user_id in f.present:
+            status = "present"  # also on a day off: they were there
+        elif user_id in f.excused:
+            status = "excused"
         else:
-            statuses[day] = "absent" if school_day else "off"
-    return statuses
+            status = "absent" if school_day or mark is not None else "off"
+        days[day] = CalendarDay(
+            status=status,
+            late=f.late is not None and user_id in f.late,
+            auto_closed=user_id in f.auto_closed,
+            mark=mark,
+        )
+    return days
+
+
+_NO_FACTS = DayFacts(dt.date.min, frozenset(), frozenset(), frozenset(), None, {})
+
+
+def late_per_bucket(
+    buckets: Sequence[Mapping[str, Any]],
+    facts: Mapping[dt.date, DayFacts],
+    counted: Collection[int],
+) -> list[int]:
+    """Late arrivals (a counted user late on a date) in each bucket of a report, day,
+    week or month alike, from the report's per-date facts."""
+    mine = set(counted)
+    out = []
+    for b in buckets:
+        first = dt.date.fromisoformat(b.get("date") or b["start"])
+        last = dt.date.fromisoformat(b.get("date") or b["end"])
+        out.append(
+            sum(
+                len(f.late & mine)
+                for day, f in facts.items()
+                if first <= day <= last and f.late is not None
+            )
+        )
+    return out
+
+
+def auto_closed(
+    facts: Mapping[dt.date, DayFacts], counted: Collection[int]
+) -> dict[dt.date, list[int]]:
+    """The counted users whose session was closed at day_end (a forgotten check-out), by date."""
+    mine = set(counted)
+    found = {}
+    for day, f in sorted(facts.items()):
+        users = sorted(f.auto_closed & mine)
+        if users:
+            found[day] = users
+    return found
 
 
 AT_RISK_STREAK = 3  # absent this many counted days running: worth a call home

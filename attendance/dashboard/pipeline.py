@@ -14,7 +14,7 @@ from .. import clock, presence
 from ..extensions import db
 from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
-from ..services.reports import reading, requesting, settings_from
+from ..services.reports import encoding, reading, requesting, settings_from
 
 FINISHED, FAILED = REPORT_FINISHED, REPORT_FAILED
 PIN_MAX_AGE = dt.timedelta(minutes=5)
@@ -107,6 +107,14 @@ def settle(reports: Sequence[Report]) -> list[Report]:
 def day_results(report: Report) -> dict[dt.date, dict[int, presence.DayResult]]:
     """The pipeline's per-user DayResults of each date of a finished report (no sessions)."""
     return reading.day_results(report.id)
+
+
+def day_facts(report: Report) -> dict[dt.date, presence.DayFacts]:
+    """The pipeline's facts of each date of a finished report: who was enrolled, present,
+    excused, late and auto-closed (marks, enrolments and day_end already applied)."""
+    return {
+        day: encoding.facts(day, cols) for day, cols in reading.stored_results(report.id).items()
+    }
 
 
 def load(report_ids: Iterable[str]) -> list[Report]:

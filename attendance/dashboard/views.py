@@ -10,10 +10,10 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ..extensions import db
-from ..models import Attendance, Report, School
+from ..models import Attendance, Report, School, User
 from ..security.roles import DISTRICT
 from ..services import fever as fever_service
-from . import bp, charts, export, figures, pipeline
+from . import bp, charts, export, figures, life_charts, pipeline
 from .auth import can_see, current_admin, login_required, school_or_403
 from .common import pinned, progress_context, school_group, school_range, sort_rows
 from .params import Range, parse_sort, presets
@@ -129,9 +129,11 @@ def _range_figures(
 ) -> dict[str, Any]:
     """Charts, tables and panels of a finished range report."""
     buckets = result["buckets"]
-    arrivals = figures.arrival_minutes(
-        pipeline.day_results(record), figures.enrolled_ids(result), school.timezone
-    )
+    counted = figures.enrolled_ids(result)
+    arrivals = figures.arrival_minutes(pipeline.day_results(record), counted, school.timezone)
+    facts = pipeline.day_facts(record)
+    auto_closed = figures.auto_closed(facts, counted)
+    names = _names({u for users in auto_closed.values() for u in users})
     latest = (
         fever_service.fever_events(school, rng.start, rng.end)
         .order_by(None)
@@ -139,24 +141,39 @@ def _range_figures(
         .limit(FEVER_ROWS)
     )
     temperatures = fever_service.temperature_counts(school, rng.start, rng.end)
+    drawn = {
+        "presence": charts.presence_bars(buckets, rng.granularity),
+        "rate": charts.rate_line(buckets, rng.granularity, school.period_ratio),
+        "arrivals": charts.arrival_histogram(arrivals),
+        "temperatures": charts.temperature_histogram(temperatures, school.fever_threshold),
+    }
+    if school.late_after is not None:  # no late arrivals to count without it
+        late = figures.late_per_bucket(buckets, facts, counted)
+        drawn["late"] = life_charts.late_arrivals(buckets, rng.granularity, late)
     return {
         "result": result,
         "rate": figures.percent(result["presences"], result["enrolled"]),
         "rates": charts.rates(buckets, rng.granularity),
         "labels": [charts.bucket_label(b, rng.granularity) for b in buckets],
-        "charts": {
-            "presence": charts.presence_bars(buckets, rng.granularity),
-            "rate": charts.rate_line(buckets, rng.granularity, school.period_ratio),
-            "arrivals": charts.arrival_histogram(arrivals),
-            "temperatures": charts.temperature_histogram(temperatures, school.fever_threshold),
-        },
+        "charts": drawn,
         "fever_events": list(db.session.scalars(latest)),
         "fever_total": fever_service.fever_count(school, rng.start, rng.end),
         "quality": figures.data_quality(result),
+        "auto_closed": [
+            (day, [(u, names.get(u, "")) for u in users]) for day, users in auto_closed.items()
+        ],
         "at_risk": figures.at_risk(result),
         "at_risk_streak": figures.AT_RISK_STREAK,
         "zone": ZoneInfo(school.timezone),
     }
+
+
+def _names(user_ids: set[int]) -> dict[int, str]:
+    """The names of these users, by id."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}
 
 
 @bp.get("/schools/<int:school_id>/report.csv")

@@ -91,7 +91,7 @@ class Page:
     def charts_drawn(self, *ids: str) -> None:
         """Wait until Plotly has drawn these charts."""
         for chart in ids:
-            self.tab.wait_for_selector(f"#{chart}[data-rendered='true'] .main-svg", timeout=15000)
+            self.tab.wait_for_selector(f"#{chart}[data-rendered='true'] .main-svg")
 
 
 @pytest.fixture
@@ -101,7 +101,9 @@ def open_page(browser: Any, live_server: str) -> Iterator[Any]:
 
     def make(viewport: dict[str, int] | None = None) -> Page:
         context = browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True)
-        context.set_default_timeout(15000)
+        # Pages compute their reports in the request (the tests run jobs inline), and the
+        # machine may be busy (CI, parallel runs): waits are generous, never assertions.
+        context.set_default_timeout(60000)
         page = Page(context, live_server)
         pages.append(page)
         return page

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import plotly.graph_objects as go
 
-from attendance.dashboard import charts, export, figures
+from attendance.dashboard import charts, export, figures, life_charts
 from attendance.dashboard.assets import chart_json
 from attendance.dashboard.params import Range, parse_range
-from attendance.presence import DayResult
+from attendance.presence import DayFacts, DayResult
 
 DAYS = [
     {"date": "2026-11-20", "school_day": True, "present": 8, "absent": 2},
@@ -81,7 +81,7 @@ def test_empty_inputs_say_so():
     for fig in (
         charts.arrival_histogram([]),
         charts.temperature_histogram([], Decimal("37.5")),
-        charts.calendar_heatmap({}),
+        life_charts.calendar_heatmap({}),
         charts.daily_hours([], Decimal(4)),
         charts.temperature_timeline([], Decimal("37.5")),
     ):
@@ -89,19 +89,72 @@ def test_empty_inputs_say_so():
 
 
 def test_calendar_heatmap_has_letters_not_only_colours():
-    fig = charts.calendar_heatmap(
+    note = figures.MarkNote("absent", True, "Sick note", "head@example.org")
+    fig = life_charts.calendar_heatmap(
         {
-            dt.date(2026, 11, 23): "present",
-            dt.date(2026, 11, 24): "absent",
-            dt.date(2026, 11, 28): "off",
-            dt.date(2026, 11, 30): "future",
+            dt.date(2026, 11, 23): figures.CalendarDay("present", late=True),
+            dt.date(2026, 11, 24): figures.CalendarDay("absent", auto_closed=True),
+            dt.date(2026, 11, 25): figures.CalendarDay("excused", mark=note),
+            dt.date(2026, 11, 26): figures.CalendarDay("not_enrolled"),
+            dt.date(2026, 11, 28): figures.CalendarDay("off"),
+            dt.date(2026, 11, 30): figures.CalendarDay("future"),
+            dt.date(2026, 12, 1): figures.CalendarDay("excused", mark=note),  # planned
         }
     )
     heat = fig.data[0]
     assert list(heat.x) == ["23 Nov", "30 Nov"]
-    assert [list(heat.z[i]) for i in (0, 1, 5)] == [[2, None], [1, None], [0, None]]
-    assert heat.text[0][0] == "23<br>P" and heat.text[1][0] == "24<br>A"
+    assert [list(heat.z[i]) for i in (0, 1, 2, 3, 5)] == [
+        [3, None],
+        [1, 2],
+        [2, None],
+        [0, None],
+        [0, None],
+    ]
+    assert heat.text[0][0] == "23<br>PL" and heat.text[1][0] == "24<br>A!"
+    assert heat.text[2][0] == "25<br>E*" and heat.text[1][1] == "1<br>E*"
     assert heat.text[5][0] == "28<br>–" and heat.text[0][1] == "30"
+    # The hover says it in words, with the mark's reason and who made it.
+    assert heat.customdata[2][0] == (
+        "Wed 25 Nov 2026: Absent, excused<br>marked absent, excused by head@example.org: Sick note"
+    )
+    assert "arrived late" in heat.customdata[0][0]
+    assert "no check-out" in heat.customdata[1][0]
+    assert "Not enrolled" in heat.customdata[3][0]
+
+
+def test_late_arrivals_per_bucket_from_the_days_facts():
+    def facts(day: dt.date, late: set[int] | None) -> DayFacts:
+        enrolled = frozenset({1, 2, 3})
+        return DayFacts(day, enrolled, enrolled, frozenset(), late and frozenset(late), {})
+
+    mon, tue, next_mon = dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.date(2026, 11, 30)
+    days = {mon: facts(mon, {1, 2}), tue: facts(tue, {1, 3}), next_mon: facts(next_mon, {2})}
+    counted = {1, 2}  # 3 is not counted (another group)
+    by_day = [{"date": str(d), "school_day": True} for d in (mon, tue, next_mon)]
+    assert figures.late_per_bucket(by_day, days, counted) == [2, 1, 1]
+    by_week = [
+        {"start": "2026-11-23", "end": "2026-11-29", "counted_days": 5},
+        {"start": "2026-11-30", "end": "2026-11-30", "counted_days": 1},
+    ]
+    assert figures.late_per_bucket(by_week, days, counted) == [3, 1]
+    fig = life_charts.late_arrivals(by_week, "week", [3, 1])
+    assert list(fig.data[0].y) == [3, 1] and list(fig.data[0].x) == ["23–29 Nov", "30 Nov"]
+    quiet = life_charts.late_arrivals(by_week, "week", [0, 0])
+    assert quiet.layout.annotations[0].text == "No late arrival in this range"
+    # A school without late_after has no late facts: nothing is counted.
+    assert figures.late_per_bucket(by_day, {mon: facts(mon, None)}, counted) == [0, 0, 0]
+
+
+def test_auto_closed_lists_the_counted_users_by_date():
+    mon, tue = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
+    enrolled = frozenset({1, 2, 3})
+    days = {
+        mon: DayFacts(mon, enrolled, frozenset(), frozenset(), None, {}, frozenset(),
+                      frozenset({3, 1})),
+        tue: DayFacts(tue, enrolled, frozenset(), frozenset(), None, {}, frozenset(),
+                      frozenset({2})),
+    }  # fmt: skip
+    assert figures.auto_closed(days, {1, 3}) == {mon: [1, 3]}
 
 
 def test_user_charts():
@@ -175,21 +228,51 @@ def test_data_quality_and_arrivals():
 def test_user_figures_and_calendar():
     assert figures.user_figures(RESULT, 1) == figures.UserFigures(1, 1, 100.0, True, 4.5)
     assert figures.user_figures(RESULT, 3) is None
-    mine = {dt.date(2026, 11, 23): day(1, True, None), dt.date(2026, 11, 21): day(1, True, None)}
     school_days = {
+        dt.date(2026, 11, 20): True,
         dt.date(2026, 11, 21): False,
         dt.date(2026, 11, 22): False,
         dt.date(2026, 11, 23): True,
         dt.date(2026, 11, 24): True,
         dt.date(2026, 11, 25): True,
+        dt.date(2026, 11, 26): True,
     }
-    assert figures.calendar_statuses(mine, school_days, dt.date(2026, 11, 24)) == {
-        dt.date(2026, 11, 21): "present",  # came on a day off
-        dt.date(2026, 11, 22): "off",
-        dt.date(2026, 11, 23): "present",
-        dt.date(2026, 11, 24): "absent",
-        dt.date(2026, 11, 25): "future",
+    everyone = frozenset({1, 2})
+
+    def facts(d: int, present=(), excused=(), late=None, auto=(), enrolled=everyone):
+        day = dt.date(2026, 11, d)
+        return day, DayFacts(day, enrolled, frozenset(present), frozenset(excused),
+                             None if late is None else frozenset(late), {}, frozenset(),
+                             frozenset(auto))  # fmt: skip
+
+    stored = dict(
+        [
+            facts(20, enrolled=frozenset({2})),  # not enrolled yet
+            facts(21, present={1}),  # came on a day off
+            facts(22),
+            facts(23, present={1}, late={1}),
+            facts(24, excused={1}, late=set(), auto={1}),
+            facts(26, excused={1}),
+        ]
+    )
+    note = figures.MarkNote("absent", True, "Trip", "admin")
+    marks = {dt.date(2026, 11, 24): note, dt.date(2026, 11, 26): note}
+    got = figures.calendar_days(stored, 1, school_days, dt.date(2026, 11, 25), marks)
+    assert {d.day: c.status for d, c in got.items()} == {
+        20: "not_enrolled",
+        21: "present",
+        22: "off",
+        23: "present",
+        24: "excused",
+        25: "not_enrolled",  # no facts for the date: not counted
+        26: "excused",  # a planned absence after today
     }
+    assert [d.day for d, c in got.items() if c.late] == [23]
+    assert [d.day for d, c in got.items() if c.auto_closed] == [24]
+    assert got[dt.date(2026, 11, 24)].mark == note
+    # Without a mark, a date after today is only "not yet".
+    future = figures.calendar_days(stored, 1, school_days, dt.date(2026, 11, 25))
+    assert future[dt.date(2026, 11, 26)].status == "future"
 
 
 def test_csv_rows_are_the_buckets_then_the_total():
