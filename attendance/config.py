@@ -31,6 +31,8 @@ class Config:
     PROXY_COUNT = 0
     # POST /api/attendances/bulk only: 5,000 events with small photos.
     BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+    # Roster imports (API and dashboard): 50,000 pupils are about 3 MB of CSV.
+    ROSTER_MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     # The report pipeline (see attendance/services/reports/).
     REPORT_CHUNK_TIMEOUT = 60
     REPORT_LEASE_GRACE = 10

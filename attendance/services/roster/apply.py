@@ -1,0 +1,68 @@
+"""Carrying out a chunk's plan: creations in bulk, changes through the users' service.
+
+A creation does what `users.create_user` does for a row the planner has checked (the
+school exists, the span is valid, the external_id is free): insert the user and one
+enrolment, and make stale the cached figures the span touches (`enrolments.invalidate_change`),
+only with one statement per table for the whole chunk and one invalidation per distinct span.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import insert
+
+from ...extensions import db
+from ...models import Enrolment, School, User
+from .. import enrolments as spans
+from .. import users
+from .plan import SPAN_FIELDS, Action
+from .report import CREATED
+
+USER_FIELDS = ("name", "external_id", "group")
+
+
+def apply(actions: Sequence[Action], now: dt.datetime) -> None:
+    """Carry out the actions (flushes, never commits)."""
+    creations = [a for a in actions if a.kind == CREATED]
+    if creations:
+        _create(creations, now)
+    plain = True
+    for action in actions:
+        if action.kind == CREATED or action.user is None:
+            continue
+        if "school_id" in action.data or any(f in action.data for f in SPAN_FIELDS):
+            users.update_user(action.user, action.data, now)
+        else:  # a new name or group: what update_user sets, without a flush per row
+            for key, value in action.data.items():
+                setattr(action.user, key, value)
+            plain = False
+    if not plain:
+        db.session.flush()
+
+
+def _create(actions: Sequence[Action], now: dt.datetime) -> None:
+    rows = [{"school_id": a.school.id, **{f: a.data.get(f) for f in USER_FIELDS}} for a in actions]
+    ids = db.session.scalars(
+        insert(User).returning(User.id, sort_by_parameter_order=True), rows
+    ).all()
+    db.session.execute(
+        insert(Enrolment),
+        [
+            {
+                "user_id": user_id,
+                "school_id": a.school.id,
+                "from_": a.data.get("enrolled_from"),
+                "until": a.data.get("enrolled_until"),
+            }
+            for user_id, a in zip(ids, actions, strict=True)
+        ],
+    )
+    touched: dict[tuple[int, spans.Span], School] = {}
+    for a in actions:
+        touched[(a.school.id, (a.data.get("enrolled_from"), a.data.get("enrolled_until")))] = (
+            a.school
+        )
+    for (_, span), school in sorted(touched.items(), key=lambda item: repr(item[0])):
+        spans.invalidate_change(school, None, span, now)
