@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from ...extensions import db
 from ...models import Enrolment, School, User
@@ -28,17 +28,21 @@ def apply(actions: Sequence[Action], now: dt.datetime) -> None:
     creations = [a for a in actions if a.kind == CREATED]
     if creations:
         _create(creations, now)
-    plain = True
-    for action in actions:
-        if action.kind == CREATED or action.user is None:
-            continue
+    changes = [(a, a.user_id) for a in actions if a.kind != CREATED and a.user_id is not None]
+    if not changes:
+        return
+    query = select(User).where(User.id.in_([user_id for _, user_id in changes]))
+    loaded = {user.id: user for user in db.session.scalars(query)}
+    plain = False
+    for action, user_id in changes:
+        user = loaded[user_id]
         if "school_id" in action.data or any(f in action.data for f in SPAN_FIELDS):
-            users.update_user(action.user, action.data, now)
+            users.update_user(user, action.data, now)
         else:  # a new name or group: what update_user sets, without a flush per row
             for key, value in action.data.items():
-                setattr(action.user, key, value)
-            plain = False
-    if not plain:
+                setattr(user, key, value)
+            plain = True
+    if plain:
         db.session.flush()
 
 
