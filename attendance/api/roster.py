@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import IO, Any
 
 import marshmallow as ma
@@ -156,11 +155,8 @@ class RosterExport(MethodView):
 
 
 def csv_response(school: School) -> Response:
-    """The school's roster as a streamed CSV download (the dashboard's too)."""
-    rows = roster.export_rows(school)
-    response = Response(stream_with_context(roster.csv_lines(rows)), mimetype="text/csv")
-    slug = re.sub(r"[^a-z0-9]+", "-", school.name.lower()).strip("-")[:40] or "school"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="roster-{slug}-{school.id}.csv"'
-    )
+    """The school's roster as a streamed CSV download."""
+    rows = roster.csv_lines(roster.export_rows(school))
+    response = Response(stream_with_context(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{roster.filename(school)}"'
     return response

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -28,7 +29,16 @@ from .parse import COLUMNS, RosterFileError, Row, read_rows
 from .plan import Planner
 from .report import ARCHIVED, Report, RowResult
 
-__all__ = ["COLUMNS", "Options", "Report", "RosterFileError", "csv_lines", "export_rows", "run"]
+__all__ = [
+    "COLUMNS",
+    "Options",
+    "Report",
+    "RosterFileError",
+    "csv_lines",
+    "export_rows",
+    "filename",
+    "run",
+]
 
 CHUNK_ROWS = 2000
 
@@ -131,3 +141,9 @@ def csv_lines(rows: Iterable[list[str]], batch: int = 500) -> Iterator[str]:
             out.truncate()
     if out.tell():
         yield out.getvalue()
+
+
+def filename(school: School) -> str:
+    """roster-<school>-<id>.csv, safe in a header."""
+    slug = re.sub(r"[^a-z0-9]+", "-", school.name.lower()).strip("-")[:40] or "school"
+    return f"roster-{slug}-{school.id}.csv"
