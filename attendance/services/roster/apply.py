@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from ...extensions import db
 from ...models import Enrolment, School, User
@@ -47,18 +48,32 @@ def apply(actions: Sequence[Action], now: dt.datetime) -> None:
 
 
 def _create(actions: Sequence[Action], now: dt.datetime) -> None:
-    rows = [{"school_id": a.school.id, **{f: a.data.get(f) for f in USER_FIELDS}} for a in actions]
-    ids = db.session.scalars(
-        insert(User).returning(User.id, sort_by_parameter_order=True), rows
-    ).all()
+    # Core inserts on the tables: the ORM's bulk insert emitted one statement per row here
+    # (its Python-side defaults), 30 times slower; the defaults are given instead.
+    users_table = cast(Table, User.__table__)
+    enrolments_table = cast(Table, Enrolment.__table__)
+    rows = [
+        {
+            "school_id": a.school.id,
+            **{f: a.data.get(f) for f in USER_FIELDS},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for a in actions
+    ]
+    inserted = db.session.execute(
+        insert(users_table).returning(users_table.c.id, sort_by_parameter_order=True), rows
+    )
+    ids = [row.id for row in inserted]
     db.session.execute(
-        insert(Enrolment),
+        insert(enrolments_table),
         [
             {
                 "user_id": user_id,
                 "school_id": a.school.id,
-                "from_": a.data.get("enrolled_from"),
+                "from": a.data.get("enrolled_from"),
                 "until": a.data.get("enrolled_until"),
+                "created_at": now,
             }
             for user_id, a in zip(ids, actions, strict=True)
         ],
