@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 1
 
-.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest clean
+.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest bench-roster clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -59,3 +59,9 @@ bench-aggregate: $(STAMP)
 # wipes) and pgbench; about two and a half minutes. BENCH_ARGS="--rounds 5" and so on.
 bench-ingest: $(STAMP)
 	$(PY) tools/bench_ingest.py $(BENCH_ARGS)
+
+# Needs PostgreSQL (BENCH_DATABASE_URL, default the local attendance_bench_roster, which it
+# wipes): times `flask roster import` of 50,000 pupils, then the same file again, and peak
+# memory. BENCH_ARGS="--rows 100000" and so on.
+bench-roster: $(STAMP)
+	$(PY) tools/bench_roster.py $(BENCH_ARGS)

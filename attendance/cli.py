@@ -144,11 +144,13 @@ def worker_command(
 
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
+    from . import roster_cli
     from .demo.cli import demo_command
 
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)
+    roster_cli.init_app(app)
 
 
 def _stop_grace() -> int:

@@ -31,6 +31,11 @@ class Config:
     PROXY_COUNT = 0
     # POST /api/attendances/bulk only: 5,000 events with small photos.
     BULK_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+    # Roster imports (API and dashboard): 50,000 pupils are about 3 MB of CSV.
+    ROSTER_MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # Where dashboard roster uploads wait for their confirmation; None: instance/roster-uploads.
+    # With several web hosts, a directory they share.
+    ROSTER_UPLOAD_DIR: str | None = None
     # The report pipeline (see attendance/services/reports/).
     REPORT_CHUNK_TIMEOUT = 60
     REPORT_LEASE_GRACE = 10
@@ -108,6 +113,8 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
     if environ.get("IMAGE_STORAGE_DIR"):
         settings["IMAGE_STORAGE_DIR"] = environ["IMAGE_STORAGE_DIR"]
+    if environ.get("ROSTER_UPLOAD_DIR"):
+        settings["ROSTER_UPLOAD_DIR"] = environ["ROSTER_UPLOAD_DIR"]
     if environ.get("RATELIMIT_WRITE") is not None:
         settings["RATELIMIT_WRITE"] = environ["RATELIMIT_WRITE"]
     if environ.get("PROXY_COUNT"):

@@ -19,8 +19,8 @@ from ..schemas.fields import (
     StrictInteger,
     id_range,
     places,
-    required_name,
 )
+from ..schemas.users import UserInSchema  # noqa: F401 - the API's name for it
 from ..security.images import ImageInput, ImageOutput
 from ..services import enrolments as spans
 
@@ -69,17 +69,6 @@ class UserDetailSchema(UserSchema):
     """One user, with every enrolment, oldest first."""
 
     enrolments = fields.List(fields.Nested(EnrolmentSchema))
-
-
-class UserInSchema(BodySchema):
-    envelope = "user"
-
-    name = required_name()
-    school_id = StrictInteger(required=True, validate=id_range())
-    enrolled_from = Day(allow_none=True)
-    enrolled_until = Day(allow_none=True)
-    external_id = Name(allow_none=True, validate=validate.Length(min=1, max=64))
-    group = Name(allow_none=True, validate=validate.Length(min=1, max=64))
 
 
 class UserFilterSchema(ma.Schema):

@@ -103,6 +103,13 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
     ),
     ("/api/reports/<string:report_id>", "GET"): ("", None, row(403, 404, 200, 200)),
     ("/api/schools/<int:school_id>/fever-events", "GET"): ("", None, row(403, 404, 200, 200)),
+    # Rosters: admins of that school and district admins; never devices. A str body is CSV.
+    ("/api/schools/<int:school_id>/roster", "POST"): (
+        "dry_run=true",
+        lambda w: "external_id,name\nP1,Ada\n",
+        row(403, 404, 200, 200),
+    ),
+    ("/api/schools/<int:school_id>/roster.csv", "GET"): ("", None, row(403, 404, 200, 200)),
 }
 
 # Routes that need no token at all.
@@ -197,7 +204,12 @@ def test_route_answers_each_principal(rule, method, who, world, client_as, anony
     if query:
         url += "?" + query.format(**world)
     client = client_for(who, world, client_as, anonymous, make_token)
-    kwargs = {"json": body(world)} if body else {}
+    kwargs: dict[str, Any] = {}
+    if body:
+        sent = body(world)
+        kwargs = (
+            {"data": sent, "content_type": "text/csv"} if isinstance(sent, str) else {"json": sent}
+        )
     resp = client.open(url, method=method, **kwargs)
     assert resp.status_code == expected[who], (method, url, who, resp.get_data(as_text=True))
     if resp.status_code >= 400:
