@@ -43,8 +43,10 @@ def serve_command(host: str, port: int, workers: int) -> None:
     children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
+        from .jobs.ticker import start_ticker
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
+        start_ticker(app)  # closes days and sends webhooks, as workers' reapers do
     elif workers:
         grace = _stop_grace()
         children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
@@ -139,7 +141,9 @@ def worker_command(
         worker_ttl=int(current_app.config["WORKER_TTL"]),
     )
     # Logging is set up by the app (attendance.ops.logs): RQ's lines go through it too.
-    worker.work(burst=burst, with_scheduler=False)
+    # The scheduler queues delayed jobs (webhook retries) when due; of many workers, one
+    # holds its lock at a time.
+    worker.work(burst=burst, with_scheduler=not burst)
 
 
 def init_app(app: Flask) -> None:
