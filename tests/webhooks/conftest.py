@@ -11,6 +11,9 @@ from flask.testing import FlaskClient
 
 from attendance import clock
 
+# The real-worker fixtures (PostgreSQL and Redis, or a failure under CI).
+from ..jobs.test_rq_workers import redis_url, start_workers  # noqa: F401
+
 
 @pytest.fixture
 def subscribe(client: FlaskClient) -> Callable[..., dict[str, Any]]:

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from attendance.jobs.webhooks import tick
 from attendance.models import Attendance
 from attendance.webhook_models import DayClose, WebhookDelivery
-from attendance.jobs.webhooks import tick
 
 from ..receiver import running_receiver, verify
 

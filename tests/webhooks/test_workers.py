@@ -14,7 +14,6 @@ from attendance.extensions import db as _db
 from attendance.webhook_models import DayClose, WebhookDelivery
 
 from ..conftest import event_body
-from ..jobs.test_rq_workers import redis_url, start_workers  # noqa: F401 - fixtures
 from ..receiver import running_receiver, verify
 
 pytestmark = pytest.mark.slow
@@ -46,7 +45,7 @@ def test_two_workers_close_each_school_day_once(
     make_school,
     make_user,
     subscribe,
-    start_workers,  # noqa: F811
+    start_workers,
 ):
     # Every weekday is a school day: yesterday, whatever it was, is one to close.
     schools = [make_school(name=f"S{i}", school_days=[1, 2, 3, 4, 5, 6, 7]) for i in range(4)]
@@ -83,7 +82,7 @@ def test_500_then_200_through_rq_scheduler(
     make_user,
     subscribe,
     start_workers,
-    make_token,  # noqa: F811
+    make_token,
 ):
     user = make_user()
     app = create_app({**app_config, "REDIS_URL": redis_url, "JOBS_SYNCHRONOUS": False})
