@@ -33,7 +33,11 @@ def event_body(w: dict[str, Any]) -> dict[str, Any]:
 
 
 def webhook_body(w: dict[str, Any]) -> dict[str, Any]:
-    return {"url": "http://127.0.0.1:9/hooks", "event_types": ["attendance.fever"], "school_id": w["school"]}
+    return {
+        "url": "http://127.0.0.1:9/hooks",
+        "event_types": ["attendance.fever"],
+        "school_id": w["school"],
+    }
 
 
 # (rule, method) -> (query string, body builder, expected statuses)
