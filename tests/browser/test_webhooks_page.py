@@ -1,4 +1,4 @@
-"""The webhooks page in Chromium: subscribe, the secret shown once, deliveries, redeliver, rotate."""
+"""The webhooks page in Chromium: subscribe, secret shown once, deliveries, redeliver, rotate."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from attendance.models import Enrolment, School, User
 from attendance.security import admins, tokens
 from attendance.webhook_models import Webhook
 from tests.conftest import wipe
+
 from ..receiver import running_receiver, verify
 
 pytestmark = pytest.mark.browser
