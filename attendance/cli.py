@@ -146,10 +146,27 @@ def worker_command(
     worker.work(burst=burst, with_scheduler=not burst)
 
 
+@click.group("webhooks")
+def webhooks_group() -> None:
+    """Webhook subscriptions (see docs/webhooks.md)."""
+
+
+@webhooks_group.command("rekey")
+def rekey_command() -> None:
+    """Re-encrypt every stored signing secret with the first WEBHOOK_SECRET_KEY (rotation)."""
+    from .extensions import db
+    from .services.webhooks import subscriptions
+
+    count = subscriptions.rekey()
+    db.session.commit()
+    click.echo(f"re-encrypted {count} webhook secret(s) with the first key")
+
+
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
     from .demo.cli import demo_command
 
+    app.cli.add_command(webhooks_group)
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)

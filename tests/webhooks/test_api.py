@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 from sqlalchemy import select
 
+from attendance.services.webhooks import secrets
 from attendance.webhook_models import Webhook
 
 URL = "http://127.0.0.1:9/hooks"
@@ -111,3 +113,26 @@ def test_school_alert_settings_are_partial_and_checked(client, make_school):
     for bad in (0, 367, True, "3"):
         answer = client.patch(f"/api/schools/{school.id}", json={"alert_streak_days": bad})
         assert answer.status_code == 422 and "alert_streak_days" in answer.json["errors"], bad
+
+
+def test_rekey_rotates_the_storage_key_and_secrets_still_sign(
+    app, client, make_school, runner, db, monkeypatch
+):
+    school = make_school()
+    hook = client.post(
+        "/api/webhooks", json={"url": URL, "event_types": FEVER, "school_id": school.id}
+    ).json["data"]
+    before = db.session.scalar(select(Webhook.secret_encrypted))
+    new_key = "a-new-key-for-webhook-secrets-0123456789"
+    monkeypatch.setitem(app.config, "WEBHOOK_SECRET_KEY", [new_key, app.config["SECRET_KEY"]])
+    result = runner.invoke(args=["webhooks", "rekey"])
+    assert result.exit_code == 0 and "re-encrypted 1" in result.output
+    db.session.expire_all()
+    after = db.session.scalar(select(Webhook.secret_encrypted))
+    assert after != before
+    monkeypatch.setitem(app.config, "WEBHOOK_SECRET_KEY", new_key)
+    assert secrets.decrypt(after) == hook["secret"]  # the old key is no longer needed
+    # Under a key that never encrypted it, a stored secret is unreadable, not a crash.
+    monkeypatch.setitem(app.config, "WEBHOOK_SECRET_KEY", "yet-another-key")
+    with pytest.raises(secrets.SecretUnreadable):
+        secrets.decrypt(after)
