@@ -84,16 +84,30 @@ def subscribed_schools() -> list[School]:
 
 
 def claim_due(now: dt.datetime, settings: Settings) -> int:
-    """Insert the rows of the dates that have closed and have none yet; how many."""
-    claimed = 0
-    for school in subscribed_schools():
+    """Insert the rows of the dates that have closed and have none yet; how many.
+
+    Every worker runs this every few seconds: one query finds each school's latest row,
+    and only schools with a date to close insert (the unique row is the claim).
+    """
+    schools = subscribed_schools()
+    if not schools:
+        return 0
+    latest = dict(
+        db.session.execute(
+            select(DayClose.school_id, func.max(DayClose.date))
+            .where(DayClose.school_id.in_([s.id for s in schools]))
+            .group_by(DayClose.school_id)
+        ).all()
+    )
+    rows = []
+    for school in schools:
         last = last_closed(school, now)
-        latest = db.session.scalar(
-            select(func.max(DayClose.date)).where(DayClose.school_id == school.id)
-        )
-        first = last if latest is None else latest + dt.timedelta(days=1)
+        done = latest.get(school.id)
+        if done is not None and done >= last:
+            continue
+        first = last if done is None else done + dt.timedelta(days=1)
         first = max(first, last - dt.timedelta(days=settings.catchup_days - 1))
-        rows = [
+        rows += [
             {
                 "school_id": school.id,
                 "date": first + dt.timedelta(days=n),
@@ -103,8 +117,7 @@ def claim_due(now: dt.datetime, settings: Settings) -> int:
             }
             for n in range((last - first).days + 1)
         ]
-        if rows:
-            claimed += _insert_new(rows)
+    claimed = _insert_new(rows) if rows else 0
     db.session.flush()
     return claimed
 
