@@ -215,3 +215,30 @@ def test_redeliver_by_hand_sends_the_same_id_again(client, make_user, subscribe)
     assert (row["status"], row["attempts"]) == ("delivered", 2)
     missing = client.post(f"/api/webhooks/{hook['id']}/deliveries/msg_nope/redeliver")
     assert missing.status_code == 404
+
+
+def test_a_try_lost_with_its_worker_is_made_again_with_the_same_id(
+    app, client, make_user, subscribe, frozen, db
+):
+    clock = frozen(NOW)
+    user = make_user()
+    with running_receiver(script=[500]) as receiver:
+        hook = subscribe(receiver.url, ["attendance.fever"], user.school_id)
+        client.post("/api/attendances", json=event_body(user, temperature=38.5))
+        receiver.wait_for(1)
+        row = db.session.scalars(select(WebhookDelivery)).one()
+        # A worker took the retry and died while sending: the row stays "sending".
+        row.status, row.lease_until = "sending", NOW + dt.timedelta(seconds=50)
+        db.session.commit()
+        clock.advance(30)
+        with app.app_context():
+            tick()  # its lease has not passed: left alone
+        assert len(receiver.received) == 1
+        clock.advance(21)
+        with app.app_context():
+            tick()
+        got = receiver.wait_for(2)
+    assert [r.headers["webhook-id"] for r in got] == [row.id] * 2
+    db.session.expire_all()
+    assert db.session.get(WebhookDelivery, row.id).status == "delivered"
+    assert hook["id"] == row.webhook_id
