@@ -43,8 +43,10 @@ def serve_command(host: str, port: int, workers: int) -> None:
     children = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
+        from .jobs.ticker import start_ticker
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
+        start_ticker(app)  # closes days and sends webhooks, as workers' reapers do
     elif workers:
         grace = _stop_grace()
         children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
@@ -139,7 +141,25 @@ def worker_command(
         worker_ttl=int(current_app.config["WORKER_TTL"]),
     )
     # Logging is set up by the app (attendance.ops.logs): RQ's lines go through it too.
-    worker.work(burst=burst, with_scheduler=False)
+    # The scheduler queues delayed jobs (webhook retries) when due; of many workers, one
+    # holds its lock at a time.
+    worker.work(burst=burst, with_scheduler=not burst)
+
+
+@click.group("webhooks")
+def webhooks_group() -> None:
+    """Webhook subscriptions (see docs/webhooks.md)."""
+
+
+@webhooks_group.command("rekey")
+def rekey_command() -> None:
+    """Re-encrypt every stored signing secret with the first WEBHOOK_SECRET_KEY (rotation)."""
+    from .extensions import db
+    from .services.webhooks import subscriptions
+
+    count = subscriptions.rekey()
+    db.session.commit()
+    click.echo(f"re-encrypted {count} webhook secret(s) with the first key")
 
 
 def init_app(app: Flask) -> None:
@@ -147,6 +167,7 @@ def init_app(app: Flask) -> None:
     from . import roster_cli
     from .demo.cli import demo_command
 
+    app.cli.add_command(webhooks_group)
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)

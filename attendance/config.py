@@ -70,6 +70,25 @@ class Config:
     # A token lives as long as the session it is bound to (an idle hour at most).
     WTF_CSRF_TIME_LIMIT = None
 
+    # Webhooks (docs/webhooks.md). The key that encrypts stored signing secrets: None
+    # derives one from SECRET_KEY; several keys (a list, or commas) decrypt, the first
+    # encrypts (rotation: put the new key first, run `flask webhooks rekey`).
+    WEBHOOK_SECRET_KEY: Any = None
+    # Networks whose addresses webhooks may reach although they are not public, and where
+    # plain http:// is accepted (a list, or commas). None: loopback in development, none
+    # in production.
+    WEBHOOK_ALLOW_NETWORKS: Any = None
+    WEBHOOK_TIMEOUT = 10.0  # seconds for each try: to connect, and for each read
+    # Tries of a delivery: the first at once, then after 10 s, 40 s, ... (x4 each time, at
+    # most 12 h apart): nine tries take about a day.
+    WEBHOOK_RETRY_BASE = 10.0
+    WEBHOOK_MAX_ATTEMPTS = 9
+    WEBHOOK_DISABLE_AFTER = 3 * 86400  # seconds of nothing but failures: disabled
+    # How many past dates a school's day close catches up after its workers were down.
+    WEBHOOK_CATCHUP_DAYS = 7
+    # How often the embedded thread (no REDIS_URL) closes days and runs due deliveries.
+    WEBHOOK_TICK_INTERVAL = 5.0
+
     # Operations (see docs/operations.md).
     LOG_LEVEL = "INFO"
     # json: one object per line; text: for a terminal. None: text for `flask serve` in
@@ -121,7 +140,14 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["PROXY_COUNT"] = int(environ["PROXY_COUNT"])
     if environ.get("ATTENDANCE_ENV"):
         settings["ATTENDANCE_ENV"] = environ["ATTENDANCE_ENV"]
-    for name in ("LOG_LEVEL", "LOG_FORMAT", "METRICS_TOKEN", "METRICS_ALLOW"):
+    for name in (
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "METRICS_TOKEN",
+        "METRICS_ALLOW",
+        "WEBHOOK_SECRET_KEY",
+        "WEBHOOK_ALLOW_NETWORKS",
+    ):
         if environ.get(name) is not None:
             settings[name] = environ[name]
     return settings

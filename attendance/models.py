@@ -28,6 +28,7 @@ from .presence import ABSENT, CLEARED, EVENT_TYPES, PRESENT, is_fever
 
 # Registered on the same metadata, so migrations and tests see them.
 from .security.models import Admin, ApiToken  # noqa: F401
+from .webhook_models import DayClose, Webhook, WebhookDelivery  # noqa: F401
 
 DEFAULT_SCHOOL_DAYS = [1, 2, 3, 4, 5]
 
@@ -39,6 +40,7 @@ class School(Model):
         CheckConstraint("period_ratio >= 0 AND period_ratio < 1", name="period_ratio"),
         CheckConstraint("chronic_ratio > 0 AND chronic_ratio <= 1", name="chronic_ratio"),
         CheckConstraint("chronic_min_days >= 1", name="chronic_min_days"),
+        CheckConstraint("alert_streak_days >= 1", name="alert_streak_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +55,10 @@ class School(Model):
     late_after: Mapped[dt.time | None] = mapped_column(Time)
     chronic_ratio: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal("0.1"))
     chronic_min_days: Mapped[int] = mapped_column(Integer, default=10)
+    # Alerts (docs/webhooks.md): the absence streak that is news, and the month-day ("MM-DD")
+    # on which the school year, over which chronic absence is counted, starts.
+    alert_streak_days: Mapped[int] = mapped_column(Integer, default=3)
+    year_start: Mapped[str] = mapped_column(String(5), default="09-01")
     # Bumped whenever a setting, closure or enrolment changes: cached figures of older
     # generations are stale.
     generation: Mapped[int] = mapped_column(Integer, default=0)

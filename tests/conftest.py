@@ -105,6 +105,8 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "RATELIMIT_WRITE": "1000000/minute",
         "DASHBOARD_LOGIN_LIMIT": "1000000/minute",
         "DASHBOARD_LOGIN_BACKOFF": {"address_failures": 1_000_000, "account_failures": 1_000_000},
+        # Webhook tests deliver to receivers on loopback: allowed as an operator would.
+        "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
     }
 
 

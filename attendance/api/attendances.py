@@ -9,6 +9,7 @@ from flask import jsonify, request, url_for
 from flask.views import MethodView
 
 from ..extensions import db
+from ..jobs.webhooks import fevers_recorded
 from ..models import Attendance
 from ..security import images
 from ..security.principals import allow, claim_school, scope_query
@@ -64,6 +65,8 @@ class Attendances(MethodView):
         response.status_code = 201 if created else 200
         response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)
         db.session.commit()
+        if created and event.fever:  # webhooks: decided after the commit, for fevers only
+            fevers_recorded([event.id], [event.school_id])
         return response
 
 

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from ..extensions import db
+from ..jobs.webhooks import fevers_recorded
 from ..schemas.fields import BodySchema
 from ..security.principals import allow, claim_school
 from ..security.roles import DEVICE, SCHOOL
@@ -163,6 +164,8 @@ class Bulk(MethodView):
         events = [_refused(i) if isinstance(i, ma.ValidationError) else i for i in loaded]
         outcomes = service.record_many(events)
         db.session.commit()
+        created = [o.id for o in outcomes if o.status == service.CREATED and o.id is not None]
+        fevers_recorded(created, sorted({i["school_id"] for i in loaded if isinstance(i, dict)}))
         results: list[dict[str, Any]] = []
         counts = {service.CREATED: 0, service.DUPLICATE: 0, service.INVALID: 0}
         for index, outcome in enumerate(outcomes):

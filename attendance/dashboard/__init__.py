@@ -37,7 +37,18 @@ def page_url(args: dict[str, str] | None = None) -> str:
 def init_app(app: Flask) -> None:
     """Attach the routes to the blueprint and register it."""
     # Importing the modules attaches their routes to the blueprint.
-    from . import assets, auth, people, photos, pupil, pupil_forms, roster, settings, views  # noqa: F401
+    from . import (  # noqa: F401
+        assets,
+        auth,
+        people,
+        photos,
+        pupil,
+        pupil_forms,
+        roster,
+        settings,
+        views,
+        webhooks,
+    )
 
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)

@@ -35,6 +35,8 @@ def _form_values(school: School) -> dict[str, Any]:
         "late_after": _wall(school.late_after),
         "chronic_percent": f"{(school.chronic_ratio * 100).normalize():f}",
         "chronic_min_days": str(school.chronic_min_days),
+        "alert_streak_days": str(school.alert_streak_days),
+        "year_start": school.year_start,
     }
 
 
@@ -104,6 +106,15 @@ def _parsed(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         data["chronic_min_days"] = int(days_text)
     else:
         errors["chronic_min_days"] = ["must be a whole number"]
+    # Alerts (docs/webhooks.md); a form without them (an older page) leaves them as they are.
+    if "alert_streak_days" in form:
+        streak = form.get("alert_streak_days", "").strip()
+        if DAY.fullmatch(streak):
+            data["alert_streak_days"] = int(streak)
+        else:
+            errors["alert_streak_days"] = ["must be a whole number"]
+    if "year_start" in form:
+        data["year_start"] = form.get("year_start", "").strip()
     for name in ("day_end", "late_after"):
         # Empty means none (the rule is off); the schema checks the rest and says why.
         data[name] = form.get(name, "").strip() or None

@@ -60,6 +60,10 @@ class Call:
     retries: int = 0
     timeout: int = 300
     meta: dict[str, Any] = field(default_factory=dict)
+    # Seconds to wait before running it: RQ's scheduler (in each `flask worker`) queues it
+    # then. Without Redis a delayed call is not kept: the caller's record in the database
+    # must be found by a periodic sweep instead (as webhook deliveries are).
+    delay: float = 0.0
 
 
 class RQDispatcher:
@@ -77,6 +81,12 @@ class RQDispatcher:
         from redis.exceptions import RedisError
         from rq import Retry
 
+        later = [call for call in calls if call.delay > 0]
+        calls = tuple(call for call in calls if call.delay <= 0)
+        if later:
+            self._schedule(later)
+        if not calls:
+            return
         prepared = [
             self.queue.prepare_data(
                 call.func,
@@ -103,6 +113,30 @@ class RQDispatcher:
             log.warning("cannot enqueue %s", calls[0].job_id, exc_info=True)
             cause = type(error).__name__
             raise QueueUnavailable(f"the job queue is unavailable ({cause})") from error
+
+    def _schedule(self, calls: list[Call]) -> None:
+        """Queue calls to run after their delay (RQ's scheduled job registry)."""
+        import datetime as dt
+
+        from redis.exceptions import RedisError
+
+        try:
+            for call in calls:
+                self.queue.enqueue_in(
+                    dt.timedelta(seconds=call.delay),
+                    call.func,
+                    *call.args,
+                    job_id=call.job_id,
+                    job_timeout=call.timeout,
+                    result_ttl=600,
+                    failure_ttl=86400,
+                    meta=job_meta(call.meta) or None,
+                )
+        except RedisError as error:
+            log.warning("cannot schedule %s", calls[0].job_id, exc_info=True)
+            raise QueueUnavailable(
+                f"the job queue is unavailable ({type(error).__name__})"
+            ) from error
 
     def announce(self, report_ids: Iterable[str]) -> None:
         """Tell whoever waits for these reports that they ended (finished or failed)."""
@@ -178,7 +212,8 @@ class InlineDispatcher:
 
     def enqueue(self, *calls: Call) -> None:
         # The request id is read now, in the caller's context, not on the job thread.
-        calls = tuple(dataclasses.replace(c, meta=job_meta(c.meta)) for c in calls)
+        # Delayed calls are left to the periodic sweep (see Call.delay).
+        calls = tuple(dataclasses.replace(c, meta=job_meta(c.meta)) for c in calls if c.delay <= 0)
         backlog: collections.deque[Call] | None = getattr(self.local, "backlog", None)
         if backlog is not None:
             backlog.extend(calls)

@@ -53,10 +53,15 @@ class AttendanceWorker(SimpleWorker):
 
     def _reap_forever(self) -> None:
         from .reports import reap
+        from .webhooks import tick
 
         while not self._stop_reaper.wait(self.reaper_interval):
-            try:
-                with self.app.app_context():
-                    reap()
-            except Exception:
-                log.exception("reaper pass failed; trying again in %ss", self.reaper_interval)
+            # Each pass on its own: a failing one must not stop the other.
+            for step in (reap, tick):
+                try:
+                    with self.app.app_context():
+                        step()
+                except Exception:
+                    log.exception(
+                        "%s pass failed; trying again in %ss", step.__name__, self.reaper_interval
+                    )

@@ -189,3 +189,25 @@ class StrictBoolean(fields.Boolean):
 
     truthy = {True}
     falsy = {False}
+
+
+MONTH_DAY = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+
+
+class MonthDay(fields.Field):
+    """A day of the year as `"MM-DD"` (e.g. "09-01"); not 29 February, which most years lack."""
+
+    default_error_messages = {"invalid": 'must be a month and day "MM-DD", e.g. "09-01"'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"type": "string", "pattern": MONTH_DAY.pattern})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not MONTH_DAY.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            dt.date(2026, int(value[:2]), int(value[3:]))  # 2026: no 29 February
+        except ValueError:
+            raise self.make_error("invalid") from None
+        return value

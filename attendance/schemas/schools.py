@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from .fields import (
     BodySchema,
     Day,
+    MonthDay,
     Name,
     StrictDecimal,
     StrictInteger,
@@ -31,6 +32,8 @@ class SchoolSchema(ma.Schema):
     late_after = WallTime(allow_none=True)
     chronic_ratio = fields.Float()
     chronic_min_days = fields.Integer()
+    alert_streak_days = fields.Integer()
+    year_start = fields.String()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -72,6 +75,10 @@ class SchoolInSchema(BodySchema):
     chronic_min_days = StrictInteger(
         validate=validate.Range(min=1, max=10_000, error="must be an integer from 1 to 10000")
     )
+    alert_streak_days = StrictInteger(
+        validate=validate.Range(min=1, max=366, error="must be an integer from 1 to 366")
+    )
+    year_start = MonthDay()
 
 
 class ClosureSchema(ma.Schema):

@@ -10,10 +10,8 @@ import base64
 import binascii
 import hashlib
 import io
-import ipaddress
 import os
 import re
-import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from flask import Response, current_app, send_file, url_for
 from flask_smorest import abort
 from marshmallow import ValidationError, fields
 from PIL import Image
+
+from .addresses import INTERNAL_HOST_ERROR, internal_host
 
 MAX_BYTES = 1024 * 1024
 MAX_URL = 2048
@@ -130,50 +130,11 @@ def _https_url(value: str) -> str:
         or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value)
     ):
         raise ValidationError(URL_ERROR)
-    if _internal_host(parts.hostname):
+    if internal_host(parts.hostname):
         raise ValidationError(INTERNAL_HOST_ERROR)
     if parts.port not in (None, 443):  # another port: more likely a service than a photo
         raise ValidationError("must use the default https port (443)")
     return value
-
-
-INTERNAL_HOST_ERROR = "must not name localhost or a private, loopback or reserved address"
-# NAT64's well-known prefix: its last 32 bits are an IPv4 address.
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def _internal_host(host: str) -> bool:
-    """Whether a URL's host is localhost or an IP literal outside the public internet.
-
-    Whoever follows the URL (an app showing the photo) must not be sent into the
-    service's own network. Names are not resolved here (that is the fetcher's business,
-    at connect time); literals are, in every form a resolver takes for one.
-    """
-    host = host.rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    address = _ip_literal(host)
-    return address is not None and (not address.is_global or address.is_multicast)
-
-
-def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host names literally (an embedded IPv4 one for IPv6 forms), or None."""
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:  # the loose forms resolvers accept: 127.1, 0x7f.0.0.1, 2130706433
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except (OSError, UnicodeError, ValueError):
-            return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address.sixtofour is not None:
-            return address.sixtofour
-        if address in NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
 
 
 def storage_dir() -> Path:

@@ -21,6 +21,8 @@ VALID = {
     "late_after": "",
     "chronic_percent": "10",
     "chronic_min_days": "10",
+    "alert_streak_days": "3",
+    "year_start": "09-01",
 }
 FIELDS = list(VALID)
 
@@ -65,6 +67,9 @@ def settings_form(client, make_admin, login, make_school):
         ("chronic_min_days", "0", "must be an integer from 1 to 10000"),
         ("chronic_min_days", "2.5", "must be a whole number"),
         ("chronic_min_days", "٣", "must be a whole number"),
+        ("alert_streak_days", "0", "must be an integer from 1 to 366"),
+        ("alert_streak_days", "x", "must be a whole number"),
+        ("year_start", "02-29", "must be a month and day"),
     ],
 )
 def test_bad_numbers_show_the_form_with_a_message(settings_form, field, value, message):
@@ -86,8 +91,16 @@ def test_a_valid_form_still_saves(settings_form):
 
 def test_school_life_settings_save_and_show(settings_form, client):
     school, post = settings_form
-    resp = post(day_end="16:30", late_after=" 08:45 ", chronic_percent="15", chronic_min_days="5")
+    resp = post(
+        day_end="16:30",
+        late_after=" 08:45 ",
+        chronic_percent="15",
+        chronic_min_days="5",
+        alert_streak_days="4",
+        year_start="08-20",
+    )
     assert resp.status_code == 302
+    assert (school.alert_streak_days, school.year_start) == (4, "08-20")
     assert str(school.day_end) == "16:30:00" and str(school.late_after) == "08:45:00"
     assert str(school.chronic_ratio) == "0.15" and school.chronic_min_days == 5
     page = client.get(f"/dashboard/schools/{school.id}/settings").get_data(as_text=True)
@@ -96,6 +109,8 @@ def test_school_life_settings_save_and_show(settings_form, client):
         ("late_after", "08:45"),
         ("chronic_percent", "15"),
         ("chronic_min_days", "5"),
+        ("alert_streak_days", "4"),
+        ("year_start", "08-20"),
     ]:
         assert f'name="{name}" inputmode' in page and f'value="{value}"' in page
 

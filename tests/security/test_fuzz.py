@@ -27,6 +27,7 @@ from schemathesis import GenerationMode, checks
 from attendance import create_app
 from attendance.models import Closure
 from attendance.security.images import Upload, save
+from attendance.webhook_models import Webhook
 
 from . import nasty
 from .images import png
@@ -86,6 +87,15 @@ def api_schema(app, db, make_school, make_user, make_event) -> Any:
         user = make_user(school=school)
         make_event(user=user, image=save(Upload(png())))
         db.session.add(Closure(school_id=school.id, date=dt.date(2026, 12, 25)))
+        db.session.add(
+            Webhook(
+                url="http://127.0.0.1:9/hooks",
+                event_types=["attendance.fever"],
+                school_id=school.id,
+                secret_encrypted="not a secret",
+                created_by="test",
+            )
+        )
     db.session.commit()
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     schema.hook("flatmap_body")(spoil_body)

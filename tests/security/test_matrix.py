@@ -14,6 +14,7 @@ import pytest
 
 from attendance.models import Closure, Mark
 from attendance.security.images import Upload, save
+from attendance.webhook_models import WebhookDelivery
 
 from .images import png
 
@@ -29,6 +30,14 @@ def row(device: int, other: int, own: int, district: int) -> dict[str, int]:
 
 def event_body(w: dict[str, Any]) -> dict[str, Any]:
     return {"user_id": w["user"], "school_id": w["school"], "type": "checkin", "temperature": 36.6}
+
+
+def webhook_body(w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": "http://127.0.0.1:9/hooks",
+        "event_types": ["attendance.fever"],
+        "school_id": w["school"],
+    }
 
 
 # (rule, method) -> (query string, body builder, expected statuses)
@@ -110,6 +119,18 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
         row(403, 404, 200, 200),
     ),
     ("/api/schools/<int:school_id>/roster.csv", "GET"): ("", None, row(403, 404, 200, 200)),
+    # Webhooks: a school's admins for their school's, district admins for any; never devices.
+    ("/api/webhooks", "GET"): ("", None, row(403, 200, 200, 200)),
+    ("/api/webhooks", "POST"): ("", webhook_body, row(403, 403, 201, 201)),
+    ("/api/webhooks/<int:webhook_id>", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/webhooks/<int:webhook_id>", "DELETE"): ("", None, row(403, 404, 204, 204)),
+    ("/api/webhooks/<int:webhook_id>/rotate-secret", "POST"): ("", None, row(403, 404, 200, 200)),
+    ("/api/webhooks/<int:webhook_id>/deliveries", "GET"): ("", None, row(403, 404, 200, 200)),
+    ("/api/webhooks/<int:webhook_id>/deliveries/<string:delivery_id>/redeliver", "POST"): (
+        "",
+        None,
+        row(403, 404, 202, 202),
+    ),
 }
 
 # Routes that need no token at all.
@@ -149,6 +170,18 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
     )
     db.session.add_all([closure, mark])
     db.session.commit()
+    hook = client_as("district").post("/api/webhooks", json=webhook_body({"school": own.id}))
+    delivery = WebhookDelivery(
+        id="msg_matrix",
+        webhook_id=hook.json["data"]["id"],
+        event_type="attendance.fever",
+        event_key="fever:test",
+        body="{}",
+        status="delivered",
+        attempts=1,
+    )
+    db.session.add(delivery)
+    db.session.commit()
     aggregate = client_as("district").get(f"/api/attendances/aggregate/school/{own.id}")
     return {
         "report": aggregate.json["data"]["report_id"],
@@ -159,6 +192,8 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
         "attendance": event.id,
         "closure": closure.id,
         "mark": mark.id,
+        "webhook": hook.json["data"]["id"],
+        "delivery": delivery.id,
     }
 
 
@@ -186,6 +221,8 @@ def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
         "user_id": world["user"],
         "attendance_id": world["attendance"],
         "report_id": world["report"],
+        "webhook_id": world.get("webhook"),
+        "delivery_id": world.get("delivery"),
     }
     if values["school_id"] is None:
         values["school_id"] = world["school"]

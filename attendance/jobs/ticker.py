@@ -1,0 +1,44 @@
+"""The embedded thread without Redis: runs the webhook tick every WEBHOOK_TICK_INTERVAL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ticker:
+    """The running thread, and how to stop it."""
+
+    thread: threading.Thread
+    stopping: threading.Event
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the tick in progress, waiting for it at most `timeout` seconds."""
+        self.stopping.set()
+        self.thread.join(timeout)
+
+
+def start_ticker(app: Flask) -> Ticker:
+    """Start the thread (a daemon: it also dies with the process)."""
+    from .webhooks import tick
+
+    stopping = threading.Event()
+    interval = float(app.config["WEBHOOK_TICK_INTERVAL"])
+
+    def run() -> None:
+        while not stopping.wait(interval):
+            try:
+                with app.app_context():
+                    tick()
+            except Exception:
+                log.exception("webhook tick failed; trying again in %ss", interval)
+
+    thread = threading.Thread(target=run, name="webhook-ticker", daemon=True)
+    thread.start()
+    return Ticker(thread, stopping)
