@@ -32,7 +32,7 @@ def page_url(args: dict[str, str] | None = None) -> str:
 
 def init_app(app: Flask) -> None:
     """Attach the routes to the blueprint and register it."""
-    from . import assets, auth, people, photos, settings, views  # noqa: F401 - attach routes
+    from . import assets, auth, people, photos, roll_calls, settings, views  # noqa: F401 - routes
 
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
@@ -40,3 +40,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["plotly_version"] = assets.plotly_version()
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["open_roll_call"] = roll_calls.open_roll_call
