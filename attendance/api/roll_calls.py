@@ -15,13 +15,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import School
 from ..roll_call_models import RollCall
-from ..security.principals import allow, current
-from ..security.roles import SCHOOL, STAFF
-from ..services import marks
-from ..services import roll_call_reading as reading
-from ..services import roll_calls as service
-from .common import Blueprint, PageArgs, envelope, get_or_404, paginate
-from .roll_call_schemas import (
+from ..schemas.roll_calls import (
     RollCallArgs,
     RollCallEntrySchema,
     RollCallHistorySchema,
@@ -30,6 +24,12 @@ from .roll_call_schemas import (
     TicksInSchema,
     TicksOutSchema,
 )
+from ..security.principals import allow, current
+from ..security.roles import SCHOOL, STAFF
+from ..services import marks
+from ..services import roll_call_reading as reading
+from ..services import roll_calls as service
+from .common import Blueprint, PageArgs, envelope, get_or_404, paginate
 
 blp = Blueprint("roll_calls", __name__, url_prefix="/api", description="Roll calls")
 

@@ -23,14 +23,14 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from .. import clock, presence
-from ..api.roll_call_schemas import TicksInSchema
-from ..api.roll_calls import answer_ticks
 from ..extensions import db
 from ..models import School, User
 from ..roll_call_models import RollCall
+from ..schemas.roll_calls import RollCallEntrySchema, TicksInSchema
 from ..services import ServiceError, marks
 from ..services import roll_call_reading as reading
 from ..services import roll_calls as service
+from ..wire import error_response
 from . import bp
 from .auth import current_admin, login_required, school_or_403
 
@@ -139,13 +139,17 @@ def roll_call_ticks(roll_call_id: int) -> Any:
     roll_call, _school = _roll_call(roll_call_id)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return jsonify({"errors": {"detail": "The body must be a JSON object."}}), 400
+        return error_response({"detail": "The body must be a JSON object."}, 400)
     try:
         data = TicksInSchema().load(body)
     except ma.ValidationError as error:
-        return jsonify({"errors": error.messages}), 422
-    payload, status = answer_ticks(roll_call, data, _by())
-    return jsonify(payload), status
+        return error_response(error.normalized_messages(), 422)
+    many = "accounted" in data
+    ticks = data["accounted"] if many else [data]
+    done = service.record(roll_call, ticks, _by(), field="accounted" if many else "user_id")
+    db.session.commit()
+    entries = RollCallEntrySchema(many=True).dump(done.entries)
+    return jsonify({"data": entries if many else entries[0]}), 201 if done.created else 200
 
 
 @bp.get("/roll-calls/<int:roll_call_id>/reconcile")

@@ -1,4 +1,4 @@
-"""marshmallow schemas of roll calls: what the API (and the dashboard's tick endpoint) take
+"""marshmallow schemas of roll calls: what the API and the dashboard's tick endpoint take
 and answer (api.md "Roll calls")."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..schemas.fields import BodySchema, Instant, StrictBoolean, StrictInteger, id_range
+from .fields import BodySchema, Instant, StrictBoolean, StrictInteger, id_range
 
 MAX_TICKS = 1000
 KEY_LENGTH = validate.Length(min=1, max=200)
