@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import School
 from ..roll_call_models import RollCall
 from ..schemas.roll_calls import (
+    NoBodySchema,
     RollCallArgs,
     RollCallEntrySchema,
     RollCallHistorySchema,
@@ -74,9 +75,10 @@ class SchoolRollCalls(MethodView):
         return listed
 
     @allow(SCHOOL)
+    @blp.arguments(NoBodySchema, required=False)
     @blp.response(201, envelope(RollCallSchema))
     @blp.alt_response(200, schema=envelope(RollCallSchema), description="One was open already")
-    def post(self, school_id: int) -> Any:
+    def post(self, _body: dict[str, Any], school_id: int) -> Any:
         """Start a roll call: its expected list is who is checked in now."""
         school = get_or_404(School, school_id)
         roll_call, created = service.start(school, created_by())
@@ -116,8 +118,9 @@ class RollCallTicks(MethodView):
 @blp.route("/roll-calls/<int:roll_call_id>/close")
 class RollCallClose(MethodView):
     @allow(SCHOOL)
+    @blp.arguments(NoBodySchema, required=False)
     @blp.response(200, envelope(RollCallSchema))
-    def post(self, roll_call_id: int) -> Any:
+    def post(self, _body: dict[str, Any], roll_call_id: int) -> Any:
         """Close the roll call; it stays readable as a record."""
         roll_call = get_or_404(RollCall, roll_call_id)
         closed = service.close(roll_call, created_by())

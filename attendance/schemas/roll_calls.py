@@ -79,6 +79,10 @@ class RollCallArgs(ma.Schema):
     )
 
 
+class NoBodySchema(BodySchema):
+    """Starting and closing take no fields: no body, or `{}`."""
+
+
 class TickSchema(BodySchema):
     """One tick: a pupil accounted for (or, with `undo`, no longer)."""
 

@@ -399,3 +399,16 @@ def test_one_open_roll_call_per_school_is_kept_by_the_database(db, now, pupil, s
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_start_and_close_take_no_body_or_an_empty_one(client, now, pupil, school):
+    pupil("Ada", ("checkin", at(8)))
+    assert client.post(f"/api/schools/{school.id}/roll-calls", json={}).status_code == 201
+    bad = client.post(f"/api/schools/{school.id}/roll-calls", json={"name": "drill"})
+    assert bad.status_code == 422 and "name" in bad.json["errors"]
+    rc = client.get(f"/api/schools/{school.id}/roll-calls").json["data"][0]
+    assert client.post(f"/api/roll-calls/{rc['id']}/close").status_code == 200
+    broken = client.post(
+        f"/api/roll-calls/{rc['id']}/close", data="{", content_type="application/json"
+    )
+    assert broken.status_code == 400
