@@ -27,6 +27,7 @@ from .extensions import Model
 from .presence import ABSENT, CLEARED, EVENT_TYPES, PRESENT, is_fever
 
 # Registered on the same metadata, so migrations and tests see them.
+from .roll_call_models import RollCall, RollCallEntry, RollCallExpected  # noqa: F401
 from .security.models import Admin, ApiToken  # noqa: F401
 from .webhook_models import DayClose, Webhook, WebhookDelivery  # noqa: F401
 

@@ -105,3 +105,21 @@ def test_upgrade_enrols_existing_users(app, db):
     school = db.session.get(School, 1)
     assert (school.chronic_ratio, school.chronic_min_days) == (Decimal("0.1"), 10)
     assert school.day_end is None and school.late_after is None
+
+
+def test_token_roles_are_checked_by_the_database(db, make_school):
+    """The role check, replaced to admit `staff` (SQLite copies the table), still refuses
+    a role the code does not know, and a staff token needs a school."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from attendance.security.models import ApiToken
+
+    school = make_school()
+    db.session.add(ApiToken(name="s", role="staff", school_id=school.id, token_hash="a" * 64))
+    db.session.commit()
+    for role, school_id in (("root", school.id), ("staff", None)):
+        db.session.add(ApiToken(name="x", role=role, school_id=school_id, token_hash="b" * 64))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()

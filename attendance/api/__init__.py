@@ -12,7 +12,19 @@ from werkzeug.exceptions import HTTPException
 
 from ..security.openapi import ErrorSchema, NumericBounds, SecurityDocs
 from ..wire import error_response, is_api_request
-from . import attendances, bulk, docs, fever, marks, reports, roster, schools, users, webhooks
+from . import (
+    attendances,
+    bulk,
+    docs,
+    fever,
+    marks,
+    reports,
+    roll_calls,
+    roster,
+    schools,
+    users,
+    webhooks,
+)
 from .common import BigIdConverter, IdConverter
 
 
@@ -72,6 +84,17 @@ def init_app(app: Flask) -> None:
     )
     if plugin.converter is not None:  # set by Api(): the spec is made at once
         plugin.converter.add_attribute_function(bulk.document)
-    for module in (schools, marks, roster, users, attendances, bulk, reports, fever, webhooks):
+    for module in (
+        schools,
+        marks,
+        roster,
+        users,
+        attendances,
+        bulk,
+        reports,
+        fever,
+        webhooks,
+        roll_calls,
+    ):
         api.register_blueprint(module.blp)
     docs.init_app(app)

@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
         photos,
         pupil,
         pupil_forms,
+        roll_calls,
         roster,
         settings,
         views,
@@ -56,3 +57,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["plotly_version"] = assets.plotly_version()
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["open_roll_call"] = roll_calls.open_roll_call

@@ -42,7 +42,9 @@ def _fail(error: ServiceError) -> None:
 
 @token_group.command("create")
 @click.option("--role", required=True, type=click.Choice(TOKEN_ROLES))
-@click.option("--school", "school_id", type=int, help="The school (school and device tokens).")
+@click.option(
+    "--school", "school_id", type=int, help="The school (school, device and staff tokens)."
+)
 @click.option("--name", default="", help="What the token is for, e.g. 'gate 2, north entrance'.")
 def token_create(role: str, school_id: int | None, name: str) -> None:
     """Mint a token; it is printed once, as the last line, and never stored."""

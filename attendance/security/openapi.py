@@ -37,8 +37,9 @@ class SecurityDocs(BasePlugin):
                 "type": "http",
                 "scheme": "bearer",
                 "description": "An API token from `flask --app attendance token create`: "
-                "district (everything), school (one school) or device (records that "
-                "school's attendances, lists its users).",
+                "district (everything), school (one school), device (records that "
+                "school's attendances, lists its users) or staff (accounts for that school's "
+                "pupils in its roll calls, nothing else).",
             },
         )
         spec.options.setdefault("security", [{SCHEME: []}])

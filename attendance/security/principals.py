@@ -26,7 +26,7 @@ from ..models import School
 from ..wire import is_api_request
 from . import tokens
 from .models import Admin, ApiToken
-from .roles import DEVICE, DISTRICT, SCHOOL
+from .roles import DEVICE, DISTRICT, SCHOOL, STAFF
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES_ATTR = "_allowed_roles"
@@ -60,7 +60,7 @@ class Principal:
 
 def allow(*roles: str) -> Callable[[F], F]:
     """Let these roles call a route besides district admins (routes not marked: district only)."""
-    unknown = set(roles) - {SCHOOL, DEVICE}
+    unknown = set(roles) - {SCHOOL, DEVICE, STAFF}
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
@@ -115,7 +115,7 @@ def _allowed_roles() -> frozenset[str]:
         method = "get"
     target = getattr(view_class, method, None) if view_class is not None else view
     if method == "options" and target is None:
-        return frozenset({DISTRICT, SCHOOL, DEVICE})
+        return frozenset({DISTRICT, SCHOOL, DEVICE, STAFF})
     return getattr(target, ROLES_ATTR, frozenset({DISTRICT}))
 
 

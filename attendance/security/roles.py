@@ -5,5 +5,8 @@ from __future__ import annotations
 DISTRICT = "district"
 SCHOOL = "school"
 DEVICE = "device"
-TOKEN_ROLES = (DISTRICT, SCHOOL, DEVICE)
+# A member of staff's phone at a roll call: accounts for that school's pupils in its roll
+# calls and reads them, nothing else (routes admit it only with `allow(..., STAFF)`).
+STAFF = "staff"
+TOKEN_ROLES = (DISTRICT, SCHOOL, DEVICE, STAFF)
 ADMIN_ROLES = (DISTRICT, SCHOOL)

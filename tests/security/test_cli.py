@@ -123,3 +123,15 @@ def test_admin_list_set_password_disable(runner, db):
     assert admins.authenticate("ops@d.example", "a new long passphrase") is None
     assert runner.invoke(args=["admin", "enable", "--email", "ops@d.example"]).exit_code == 0
     assert runner.invoke(args=["admin", "disable", "--email", "nobody@d.example"]).exit_code != 0
+
+
+def test_token_create_staff_is_bound_to_a_school(runner, client_as, make_school):
+    school = make_school()
+    assert runner.invoke(args=["token", "create", "--role", "staff"]).exit_code != 0
+    result = runner.invoke(
+        args=["token", "create", "--role", "staff", "--school", str(school.id), "--name", "Ms Ng"]
+    )
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert client_as(token).get(f"/api/schools/{school.id}/roll-calls").status_code == 200
+    assert client_as(token).get("/api/users").status_code == 403

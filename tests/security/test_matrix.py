@@ -14,18 +14,36 @@ import pytest
 
 from attendance.models import Closure, Mark
 from attendance.security.images import Upload, save
+from attendance.services import roll_calls
 from attendance.webhook_models import WebhookDelivery
 
 from .images import png
 
-PRINCIPALS = ("none", "wrong", "revoked", "device", "other_admin", "own_admin", "district")
-# Statuses for device, other school's admin, own school's admin, district admin; the three
+PRINCIPALS = (
+    "none",
+    "wrong",
+    "revoked",
+    "device",
+    "staff",
+    "other_admin",
+    "own_admin",
+    "district",
+)
+# Statuses for device, other school's admin, own school's admin, district admin, and the own
+# school's staff token (403 unless said: staff tokens do roll calls only); the three
 # callers without a valid token always get 401.
 ANON = {"none": 401, "wrong": 401, "revoked": 401}
 
 
-def row(device: int, other: int, own: int, district: int) -> dict[str, int]:
-    return {**ANON, "device": device, "other_admin": other, "own_admin": own, "district": district}
+def row(device: int, other: int, own: int, district: int, staff: int = 403) -> dict[str, int]:
+    return {
+        **ANON,
+        "device": device,
+        "staff": staff,
+        "other_admin": other,
+        "own_admin": own,
+        "district": district,
+    }
 
 
 def event_body(w: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +149,25 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
         None,
         row(403, 404, 202, 202),
     ),
+    # Roll calls: admins start and close them; staff tokens tick and read; never devices.
+    # The world has one open already: starting answers it (200).
+    ("/api/schools/<int:school_id>/roll-calls", "GET"): ("", None, row(403, 404, 200, 200, 200)),
+    ("/api/schools/<int:school_id>/roll-calls", "POST"): (
+        "",
+        lambda w: {},
+        row(403, 404, 200, 200),
+    ),
+    ("/api/roll-calls/<int:roll_call_id>", "GET"): ("", None, row(403, 404, 200, 200, 200)),
+    ("/api/roll-calls/<int:roll_call_id>/accounted", "POST"): (
+        "",
+        lambda w: {"user_id": w["user"], "client_event_id": "matrix-1"},
+        row(403, 404, 201, 201, 201),
+    ),
+    ("/api/roll-calls/<int:roll_call_id>/close", "POST"): (
+        "",
+        lambda w: {},
+        row(403, 404, 200, 200),
+    ),
 }
 
 # Routes that need no token at all.
@@ -181,6 +218,7 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
         attempts=1,
     )
     db.session.add(delivery)
+    roll_call, _created = roll_calls.start(own, "admin:1")
     db.session.commit()
     aggregate = client_as("district").get(f"/api/attendances/aggregate/school/{own.id}")
     return {
@@ -194,6 +232,7 @@ def world(db, make_school, make_user, make_event, client_as) -> dict[str, Any]:
         "mark": mark.id,
         "webhook": hook.json["data"]["id"],
         "delivery": delivery.id,
+        "roll_call": roll_call.id,
     }
 
 
@@ -206,6 +245,8 @@ def client_for(who: str, world: dict[str, Any], client_as, anonymous, make_token
         return client_as(make_token("district", revoked=True))
     if who == "device":
         return client_as("device", world["school"])
+    if who == "staff":
+        return client_as("staff", world["school"])
     if who == "other_admin":
         return client_as("school", world["other_school"])
     if who == "own_admin":
@@ -223,6 +264,7 @@ def url_for_rule(rule: str, method: str, world: dict[str, Any]) -> str:
         "report_id": world["report"],
         "webhook_id": world.get("webhook"),
         "delivery_id": world.get("delivery"),
+        "roll_call_id": world.get("roll_call"),
     }
     if values["school_id"] is None:
         values["school_id"] = world["school"]

@@ -60,6 +60,7 @@ def world(db, make_user) -> dict[str, Any]:
         "closure": closure.id,
         "attendance": 1,
         "report": "none",
+        "roll_call": 1,  # bodies are refused before the roll call is looked up
     }
 
 
