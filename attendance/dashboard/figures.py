@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..presence import DayResult
+from ..presence import DayFacts, DayResult
 
 Result = Mapping[str, Any]
 
@@ -49,6 +49,21 @@ def today_figures(result: Result, fever_alerts: int) -> Today:
         rate=percent(result["presences"], result["enrolled"]),
         fever_alerts=fever_alerts,
         school_day=bucket.get("school_day"),
+    )
+
+
+def today_of_facts(facts: DayFacts, school_day: bool, fever_alerts: int) -> Today:
+    """The same figures from today's decided facts (the district overview's set-based pass):
+    a one-day report's `enrolled` and `presences` are its date's enrolled and present."""
+    enrolled, present = len(facts.enrolled), len(facts.present)
+    return Today(
+        enrolled=enrolled,
+        in_school=len(facts.checked_in_now & facts.enrolled),
+        present=present,
+        absent=enrolled - present,
+        rate=percent(present, enrolled),
+        fever_alerts=fever_alerts,
+        school_day=school_day,
     )
 
 
