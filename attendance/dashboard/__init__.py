@@ -32,7 +32,7 @@ def page_url(args: dict[str, str] | None = None) -> str:
 
 def init_app(app: Flask) -> None:
     """Attach the routes to the blueprint and register it."""
-    from . import assets, auth, people, photos, settings, views  # noqa: F401 - attach routes
+    from . import assets, auth, district, people, photos, settings, views  # noqa: F401 - routes
 
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)

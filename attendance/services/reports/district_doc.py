@@ -9,7 +9,7 @@ here: the rules are presence's, these functions only add up.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import marshmallow as ma
@@ -156,15 +156,3 @@ def district_answer(report: Report) -> dict[str, Any]:
     if report.status == REPORT_FAILED:
         answer["error"] = report.error
     return answer
-
-
-def rates_by_day(document: Mapping[str, Any]) -> list[tuple[dt.date, float | None]]:
-    """Each day bucket's present / enrolled in percent (None without a figure)."""
-    found = []
-    for bucket in document.get("buckets", []):
-        if "date" not in bucket:
-            continue
-        present, enrolled = bucket.get("present"), bucket.get("enrolled")
-        rate = None if present is None or not enrolled else round(100 * present / enrolled, 1)
-        found.append((dt.date.fromisoformat(bucket["date"]), rate))
-    return found
