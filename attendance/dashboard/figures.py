@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..presence import DayFacts, DayResult
+from ..presence import DayResult
+from ..services.overview import SchoolToday
 
 Result = Mapping[str, Any]
 
@@ -52,18 +53,16 @@ def today_figures(result: Result, fever_alerts: int) -> Today:
     )
 
 
-def today_of_facts(facts: DayFacts, school_day: bool, fever_alerts: int) -> Today:
-    """The same figures from today's decided facts (the district overview's set-based pass):
-    a one-day report's `enrolled` and `presences` are its date's enrolled and present."""
-    enrolled, present = len(facts.enrolled), len(facts.present)
+def today_of(school: SchoolToday) -> Today:
+    """The same figures from the overview's snapshot (services/overview.py)."""
     return Today(
-        enrolled=enrolled,
-        in_school=len(facts.checked_in_now & facts.enrolled),
-        present=present,
-        absent=enrolled - present,
-        rate=percent(present, enrolled),
-        fever_alerts=fever_alerts,
-        school_day=school_day,
+        enrolled=school.enrolled,
+        in_school=school.in_school,
+        present=school.present,
+        absent=school.absent,
+        rate=percent(school.present, school.enrolled),
+        fever_alerts=school.fever_alerts,
+        school_day=school.school_day,
     )
 
 

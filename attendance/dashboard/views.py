@@ -9,13 +9,11 @@ from flask import abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from .. import presence
 from ..extensions import db
 from ..models import Attendance, Report, School
 from ..security.roles import DISTRICT
-from ..services import district
 from ..services import fever as fever_service
-from ..services.reports import requesting
+from ..services import overview as overview_service
 from . import bp, charts, export, figures, pipeline
 from .auth import can_see, current_admin, login_required, school_or_403
 from .common import pinned, progress_context, school_group, school_range, sort_rows
@@ -55,26 +53,20 @@ def overview() -> Any:
         if admin.school_id is None:
             abort(403)
         return redirect(url_for("dashboard.school", school_id=admin.school_id))
-    # One set-based pass over every school's today (a few queries, whatever the number of
-    # schools), decided by presence: the figures a one-day report of each would have as of
-    # the same instant, without a report per school.
-    now = requesting.now_for_report()
-    decided, fevers = district.today_of_every_school(now)
+    # Every school's today from one set-based pass (services/overview.py), as of the
+    # instant shown: no report per school.
+    snapshot = overview_service.current()
     rows = [
-        {
-            "school": d.school,
-            "today": figures.today_of_facts(
-                d.facts, presence.is_school_day(d.day, d.rules), fevers.get(d.school.id, 0)
-            ),
-        }
-        for d in decided
+        {"school": school, "today": figures.today_of(snapshot.schools[school.id])}
+        for school in db.session.scalars(select(School).order_by(School.name, School.id))
+        if school.id in snapshot.schools
     ]
     sort = parse_sort(request.args, OVERVIEW_SORTS, "name")
     return render_template(
         "dashboard/overview.html",
         rows=sort_rows(rows, sort.key, sort.descending, _overview_value),
         sort=sort,
-        as_of=now,
+        as_of=snapshot.as_of,
     )
 
 

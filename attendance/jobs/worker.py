@@ -52,6 +52,7 @@ class AttendanceWorker(SimpleWorker):
         return outcome.ok
 
     def _reap_forever(self) -> None:
+        from ..services.overview import refresh_if_due
         from .reports import reap
 
         while not self._stop_reaper.wait(self.reaper_interval):
@@ -60,3 +61,8 @@ class AttendanceWorker(SimpleWorker):
                     reap()
             except Exception:
                 log.exception("reaper pass failed; trying again in %ss", self.reaper_interval)
+            try:
+                with self.app.app_context():
+                    refresh_if_due()  # the district overview's snapshot
+            except Exception:
+                log.exception("overview refresh failed; trying again in %ss", self.reaper_interval)

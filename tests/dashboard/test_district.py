@@ -7,8 +7,12 @@ import random
 import re
 from decimal import Decimal
 
-from attendance import clock, presence
+import pytest
+
+from attendance import clock, create_app, presence
+from attendance.extensions import db as _db
 from attendance.services import fever as fever_service
+from attendance.services import overview
 
 ALL_WEEK = [1, 2, 3, 4, 5, 6, 7]
 NOW = dt.datetime(2026, 11, 25, 11, 0, 0, tzinfo=dt.UTC)
@@ -108,3 +112,50 @@ def test_range_view_is_for_district_admins(client, make_admin, login, make_schoo
     school = make_school()
     login(make_admin(role="school", school_id=school.id))
     assert client.get("/dashboard/range").status_code == 403
+
+
+@pytest.fixture
+def redis_app(app_config, redis_url, db):
+    """An app on Redis (the overview keeps its snapshot there); its pools closed after."""
+    app = create_app({**app_config, "REDIS_URL": redis_url, "JOBS_SYNCHRONOUS": False})
+    yield app
+    with app.app_context():
+        for engine in _db.engines.values():
+            engine.dispose()
+
+
+def test_overview_snapshot_is_shown_while_fresh_and_refreshed_by_workers(
+    redis_app, make_school, make_user, make_event, monkeypatch
+):
+    instant = {"now": NOW}
+    monkeypatch.setattr(clock, "now", lambda: instant["now"])
+    school = make_school(name="Paris", timezone="Europe/Paris", school_days=ALL_WEEK)
+    ada, bea = make_user(school=school, name="Ada"), make_user(school=school, name="Bea")
+    make_event(user=ada, timestamp=NOW - dt.timedelta(hours=1))
+
+    def current() -> overview.Snapshot:
+        with redis_app.app_context():
+            return overview.current()
+
+    def refresh() -> bool:
+        with redis_app.app_context():
+            return overview.refresh_if_due()
+
+    first = current()
+    assert first.as_of == NOW and first.schools[school.id].in_school == 1
+    # Bea arrives; 30 s later the page still shows the snapshot, as of its instant.
+    make_event(user=bea, timestamp=NOW + dt.timedelta(seconds=10))
+    instant["now"] = NOW + dt.timedelta(seconds=30)
+    shown = current()
+    assert shown.as_of == NOW and shown.schools[school.id].in_school == 1
+    # A worker's reaper pass finds it older than OVERVIEW_REFRESH (20 s): a new one.
+    assert refresh() and not refresh()
+    shown = current()
+    assert shown.as_of == NOW + dt.timedelta(seconds=30)
+    assert shown.schools[school.id].in_school == 2
+    # A school the snapshot does not have: computed anew, not left out.
+    other = make_school(name="Lyon")
+    assert other.id in current().schools
+    # Older than 60 s, a snapshot is never shown: the page computes the figures itself.
+    instant["now"] = NOW + dt.timedelta(seconds=91)
+    assert current().as_of == NOW + dt.timedelta(seconds=91)
