@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 1
 
-.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest bench-roster clean
+.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest bench-roster bench-district clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -65,3 +65,9 @@ bench-ingest: $(STAMP)
 # memory. BENCH_ARGS="--rows 100000" and so on.
 bench-roster: $(STAMP)
 	$(PY) tools/bench_roster.py $(BENCH_ARGS)
+
+# Needs PostgreSQL (the local attendance_bench_district, which it drops and recreates) and
+# Redis DB 13: 500 schools x 200 pupils, the overview and a district month report through
+# gunicorn and workers, each beside one SQL statement. BENCH_ARGS="--schools 100" and so on.
+bench-district: $(STAMP)
+	$(PY) tools/bench_district.py $(BENCH_ARGS)

@@ -51,6 +51,12 @@ class Config:
     REPORT_WAITERS = 1
     # How many seconds a dashboard page waits for its reports before showing a progress bar.
     DASHBOARD_REPORT_WAIT = 2.0
+    # The district overview (every school's today): a page shows the workers' snapshot
+    # while it is at most OVERVIEW_MAX_AGE seconds old (never more than 60), and the
+    # workers compute a new one once it is OVERVIEW_REFRESH seconds old (0: never; pages
+    # then compute the figures themselves). Only with REDIS_URL. attendance/services/overview.py
+    OVERVIEW_MAX_AGE = 60
+    OVERVIEW_REFRESH = 20
     # Failed sign-ins on the dashboard, per client address (on the rate limiter's storage),
     # and the backoff per account (attendance/security/login_throttle.py; {} = its defaults:
     # window 900 s, address_failures 5, account_failures 20, max_delay 900 s).

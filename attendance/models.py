@@ -236,7 +236,8 @@ class Report(Model):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    # None: a district report (every school; attendance/services/reports/district.py).
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     start: Mapped[dt.date] = mapped_column(Date)
     end: Mapped[dt.date] = mapped_column(Date)
     granularity: Mapped[str] = mapped_column(String(8))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, url_for
+from flask import current_app, jsonify, url_for
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -15,7 +15,9 @@ from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
 from ..security.principals import allow
 from ..security.roles import SCHOOL
-from ..services.reports import reading, requesting, settings_from
+from ..services import district as district_service
+from ..services.reports import district, district_doc, reading, requesting, settings_from
+from ..services.reports.district_doc import DistrictReportSchema
 from ..services.reports.reading import ReportSchema
 from .common import Blueprint, envelope, get_or_404
 
@@ -67,12 +69,17 @@ class ReportArgs(ma.Schema):
 
 
 def _answer(report: Report, wait: float) -> Any:
-    """200 with the figures when ready within `wait` seconds, else 202 with progress."""
+    """200 with the figures when ready within `wait` seconds, else 202 with progress (the
+    route's response schema dumps the answer: a school's, or a district report's)."""
     [report] = requesting.wait_for([report], wait)
+    answer = district_doc.district_answer if report.school_id is None else reading.report_answer
     if report.status in (REPORT_FINISHED, REPORT_FAILED):
-        return {"data": reading.report_answer(report)}, 200
+        return {"data": answer(report)}, 200
     location = url_for("reports.ReportItem", report_id=report.id)
-    return {"data": reading.report_answer(report)}, 202, {"Location": location}
+    return {"data": answer(report)}, 202, {"Location": location}
+
+
+_DISTRICT = DistrictReportSchema()
 
 
 @blp.route("/attendances/aggregate/school/<int:school_id>")
@@ -101,6 +108,35 @@ class Aggregate(MethodView):
         return _answer(requested.report, wait)
 
 
+class DistrictArgs(AggregateArgs):
+    class Meta:
+        unknown = ma.EXCLUDE
+        exclude = ("group", "users")
+
+
+@blp.route("/attendances/aggregate/district")
+class DistrictAggregate(MethodView):
+    @blp.arguments(DistrictArgs, location="query")
+    @blp.response(200, envelope(DistrictReportSchema))
+    @blp.alt_response(202, schema=envelope(DistrictReportSchema), description="Still computing")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every school's figures and the district's totals by day, week or month (district
+        tokens): each date is each school's own local date."""
+        now = requesting.now_for_report()
+        today = district.district_today(now, district_service.all_schools())
+        start, end = args.get("from_", today), args.get("to", today)
+        settings = settings_from(current_app.config)
+        requested = district.request_district_report(start, end, args["granularity"], now, settings)
+        db.session.commit()  # before the plan is queued: its worker must find the row
+        try:
+            requested.after_commit()
+        except QueueUnavailable:
+            db.session.commit()  # the report, failed by after_commit: never left queued
+            raise  # 503 with Retry-After (attendance.errors)
+        wait = args.get("wait", current_app.config["REPORT_WAIT_DEFAULT"])
+        return _answer(requested.report, wait)
+
+
 @blp.route("/reports/<string:report_id>")
 class ReportItem(MethodView):
     @allow(SCHOOL)
@@ -109,4 +145,6 @@ class ReportItem(MethodView):
     def get(self, args: dict[str, Any], report_id: str) -> Any:
         """A report: its figures once finished, else its status and progress."""
         [report] = requesting.wait_for([get_or_404(Report, report_id)], args["wait"])
+        if report.school_id is None:  # a district report: its own document (docs/api.md)
+            return jsonify({"data": _DISTRICT.dump(district_doc.district_answer(report))})
         return {"data": reading.report_answer(report)}

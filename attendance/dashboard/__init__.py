@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
     from . import (  # noqa: F401
         assets,
         auth,
+        district,
         people,
         photos,
         pupil,

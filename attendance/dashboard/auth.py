@@ -85,7 +85,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def can_see(admin: Admin, school_id: int) -> bool:
+def can_see(admin: Admin, school_id: int | None) -> bool:
     """District admins see every school; school admins only their own (the API's rule)."""
     return Principal.from_admin(admin).sees(school_id)
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..presence import DayFacts, DayResult
+from ..services.overview import SchoolToday
 
 Result = Mapping[str, Any]
 
@@ -49,6 +50,19 @@ def today_figures(result: Result, fever_alerts: int) -> Today:
         rate=percent(result["presences"], result["enrolled"]),
         fever_alerts=fever_alerts,
         school_day=bucket.get("school_day"),
+    )
+
+
+def today_of(school: SchoolToday) -> Today:
+    """The same figures from the overview's snapshot (services/overview.py)."""
+    return Today(
+        enrolled=school.enrolled,
+        in_school=school.in_school,
+        present=school.present,
+        absent=school.absent,
+        rate=percent(school.present, school.enrolled),
+        fever_alerts=school.fever_alerts,
+        school_day=school.school_day,
     )
 
 

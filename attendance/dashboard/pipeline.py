@@ -14,7 +14,7 @@ from .. import clock, presence
 from ..extensions import db
 from ..jobs.queue import QueueUnavailable
 from ..models import REPORT_FAILED, REPORT_FINISHED, Report, School
-from ..services.reports import encoding, reading, requesting, settings_from
+from ..services.reports import district, encoding, reading, requesting, settings_from
 
 FINISHED, FAILED = REPORT_FINISHED, REPORT_FAILED
 PIN_MAX_AGE = dt.timedelta(minutes=5)
@@ -139,3 +139,32 @@ def progress(record: Report) -> dict[str, Any]:
         **reading.progress(record),
         "error": record.error if record.status == FAILED else None,
     }
+
+
+def district_report(
+    start: dt.date, end: dt.date, granularity: str, pinned: Iterable[Report] = ()
+) -> Report:
+    """The district report of start..end (every school): a pinned one that matches (as in
+    `requested_report`), else the pipeline's; when the queue is unavailable, the report it
+    failed (the page shows it as any failed report)."""
+    for record in pinned:
+        if (
+            record.school_id is None
+            and (record.start, record.end, record.granularity) == (start, end, granularity)
+            and record.status in (FINISHED, FAILED)
+            and clock.now() - record.now <= PIN_MAX_AGE
+        ):
+            return record
+    settings = settings_from(current_app.config)
+    requested = district.request_district_report(
+        start, end, granularity, requesting.now_for_report(), settings
+    )
+    db.session.commit()  # before the plan is queued: its worker must find the row
+    try:
+        requested.after_commit()
+    except QueueUnavailable as error:
+        db.session.commit()  # the report, failed by after_commit: never left queued
+        if error.report_id is None:
+            raise
+        return db.session.get_one(Report, error.report_id)
+    return requested.report

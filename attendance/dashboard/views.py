@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import Attendance, Report, School, User
 from ..security.roles import DISTRICT
 from ..services import fever as fever_service
+from ..services import overview as overview_service
 from . import bp, charts, export, figures, life_charts, pipeline
 from .auth import can_see, current_admin, login_required, school_or_403
 from .common import pinned, progress_context, school_group, school_range, sort_rows
@@ -52,24 +53,20 @@ def overview() -> Any:
         if admin.school_id is None:
             abort(403)
         return redirect(url_for("dashboard.school", school_id=admin.school_id))
-    pins = pinned()
-    schools = list(db.session.scalars(select(School).order_by(School.name, School.id)))
-    records = []
-    for school in schools:
-        today = pipeline.school_today(school)
-        records.append(pipeline.report_for(school, today, today, "day", pins))
-    records = pipeline.settle(records)
+    # Every school's today from one set-based pass (services/overview.py), as of the
+    # instant shown: no report per school.
+    snapshot = overview_service.current()
     rows = [
-        {"school": school, "today": _today(school, record), "report": record}
-        for school, record in zip(schools, records, strict=True)
+        {"school": school, "today": figures.today_of(snapshot.schools[school.id])}
+        for school in db.session.scalars(select(School).order_by(School.name, School.id))
+        if school.id in snapshot.schools
     ]
     sort = parse_sort(request.args, OVERVIEW_SORTS, "name")
     return render_template(
         "dashboard/overview.html",
         rows=sort_rows(rows, sort.key, sort.descending, _overview_value),
         sort=sort,
-        reports=records,
-        **progress_context(records),
+        as_of=snapshot.as_of,
     )
 
 

@@ -21,6 +21,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+
 def upgrade():
     with op.batch_alter_table("schools", schema=None) as batch_op:
         batch_op.add_column(sa.Column("day_end", sa.Time(), nullable=True))
@@ -86,7 +87,10 @@ def upgrade():
             "status IN ('present', 'absent', 'cleared')", name=op.f("ck_marks_status")
         ),
         sa.ForeignKeyConstraint(
-            ["school_id"], ["schools.id"], name=op.f("fk_marks_school_id_schools"), ondelete="RESTRICT"
+            ["school_id"],
+            ["schools.id"],
+            name=op.f("fk_marks_school_id_schools"),
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_marks_user_id_users"), ondelete="RESTRICT"

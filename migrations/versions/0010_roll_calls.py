@@ -1,6 +1,6 @@
 """roll calls: the roll call, its expected list and its entries; the staff token role
 
-Revision ID: 0010_roll_calls
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29 18:30:00
 
@@ -13,7 +13,7 @@ is copied from its full definition (the same columns, keys and indexes as 0003 m
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_roll_calls"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

@@ -128,6 +128,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Any, dict[str, int]]] = {
         None,
         row(403, 404, 200, 200),
     ),
+    # The district report: every school's figures, for district tokens only.
+    ("/api/attendances/aggregate/district", "GET"): ("", None, row(403, 403, 403, 200)),
     ("/api/reports/<string:report_id>", "GET"): ("", None, row(403, 404, 200, 200)),
     ("/api/schools/<int:school_id>/fever-events", "GET"): ("", None, row(403, 404, 200, 200)),
     # Rosters: admins of that school and district admins; never devices. A str body is CSV.

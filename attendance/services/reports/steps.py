@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -41,6 +42,14 @@ from .encoding import encode, facts, is_current
 from .reading import UserInfo, finished_document, stored_results
 
 
+def _district() -> ModuleType:
+    """The district report's steps (a report of no school), imported when first needed:
+    that module builds on this package's requesting, which imports the jobs."""
+    from . import district
+
+    return district
+
+
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
@@ -50,6 +59,8 @@ def plan(report_id: str) -> list[dt.date]:
     report = locked_report(report_id)
     if report is None or report.status not in IN_FLIGHT or report.chunks:
         return []
+    if report.school_id is None:
+        return _district().plan(report)
     school = db.session.get_one(School, report.school_id)
     today = presence.local_today(report.now, school.timezone)
     days = _days(report.start, report.end)
@@ -184,6 +195,9 @@ def compute_chunk(report_id: str, day: dt.date) -> None:
     if chunk.status == CHUNK_DONE:
         return
     report = chunk.report
+    if report.school_id is None:
+        _district().compute_chunk(chunk)
+        return
     school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     rules = rules_for(school)
     # Read the versions before the events, enrolments and marks: a change committed in
@@ -328,6 +342,8 @@ def finalize(report_id: str) -> str:
         return report.status
     if not chunks or any(c.status != CHUNK_DONE for c in chunks):
         return report.status
+    if report.school_id is None:
+        return _district().finalize(report)
     school = db.session.get_one(School, report.school_id, options=[joinedload(School.closures)])
     stored = stored_results(report.id)
     days = {day: facts(day, cols) for day, cols in stored.items()}
