@@ -44,9 +44,10 @@ def year_range(first_year: int) -> tuple[dt.date, dt.date]:
     return dt.date(first_year, 9, 1), dt.date(first_year + 1, 6, 30)
 
 
-# Random numbers in [0, 1) from hashes of pupil and date: a 64-bit hash gives four draws
-# of 16 bits (slots 0 to 3), so a pupil-day's sixteen draws cost four hash calls. The
-# same draws in every run, on every machine, whatever the query's plan.
+# Random numbers in [0, 1) from hashes of pupil number and date (not of ids, which depend
+# on what was loaded first): a 64-bit hash gives four draws of 16 bits (slots 0 to 3), so
+# a pupil-day's sixteen draws cost four hash calls. The same draws in every run, on every
+# machine, whatever the query's plan.
 _DRAW = """
 CREATE FUNCTION pg_temp.draw(h bigint, slot int) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -63,13 +64,14 @@ WITH days AS (
       AND d::date NOT IN (SELECT date FROM closures WHERE school_id = %(school)s)
 ),
 pupils AS (
-    SELECT u.id AS uid, e."from" AS enrolled_from, e.until AS enrolled_until,
+    SELECT u.id AS uid, u.external_id::bigint AS pupil, e."from" AS enrolled_from,
+           e.until AS enrolled_until,
            CASE WHEN pg_temp.draw(h, 0) < 0.05 THEN 0.20 + 0.20 * pg_temp.draw(h, 1)
                 ELSE 0.03 + 0.02 * pg_temp.draw(h, 1) END AS absence,
            27600 + floor(1500 * pg_temp.draw(h, 2))::int AS arrive,
            53100 + floor(5400 * pg_temp.draw(h, 3))::int AS leave
     FROM users u JOIN enrolments e ON e.user_id = u.id
-    CROSS JOIN LATERAL (SELECT hashint8extended(u.id, %(seed)s)) AS pupil(h)
+    CROSS JOIN LATERAL (SELECT hashint8extended(u.external_id::bigint, %(seed)s)) AS ph(h)
     WHERE u.school_id = %(school)s
 ),
 drawn AS (
@@ -90,7 +92,7 @@ drawn AS (
            pg_temp.draw(h3, 1) AS t1, pg_temp.draw(h3, 2) AS t2, pg_temp.draw(h3, 3) AS t3,
            pg_temp.draw(h4, 0) AS mark, pg_temp.draw(h4, 1) AS history
     FROM pupils p CROSS JOIN days d
-    CROSS JOIN LATERAL (SELECT p.uid::bigint * 100000 + (d.day - date '2000-01-01')) AS key(k)
+    CROSS JOIN LATERAL (SELECT p.pupil * 100000 + (d.day - date '2000-01-01')) AS key(k)
     CROSS JOIN LATERAL (
         SELECT hashint8extended(k, %(seed)s + 1), hashint8extended(k, %(seed)s + 2),
                hashint8extended(k, %(seed)s + 3), hashint8extended(k, %(seed)s + 4)
