@@ -319,8 +319,7 @@ def year_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bo
                 cold[with_users].append(took)
                 docs[with_users] = doc
                 phases[with_users].append(report_phases(conn, doc["report_id"]))
-        forget(conn, school_id)
-        finished(report, base)
+        # The last cold report left every date in the day cache.
         _, by_week = finished(report.replace("granularity=month", "granularity=week"), base)
 
     plain, listed = statistics.median(cold[False]), statistics.median(cold[True])
@@ -349,10 +348,12 @@ def year_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bo
     for with_users in (False, True):
         print(f"cold report phases{' with users=true' if with_users else ''} (median, seconds):")
         print_phases(phases[with_users])
-    ratio, extra = plain / b_s, listed / plain - 1
+    # The targets on the rounds' own ratios: two rounds' reports minutes apart on a shared
+    # machine differ more than what users=true adds.
+    ratio, extra = statistics.median(by_round), statistics.median(users_round) - 1
     met = ratio < 3 and extra <= 0.25
-    print(f"targets: cold < 3x baseline ({ratio:.2f}x), users=true adds <= 25% "
-          f"({extra:+.0%}): {'met' if met else 'NOT MET'}")  # fmt: skip
+    print(f"targets, medians by round: cold < 3x baseline ({ratio:.2f}x), users=true "
+          f"adds <= 25% ({extra:+.0%}): {'met' if met else 'NOT MET'}")  # fmt: skip
     wrong = (
         bench_year.differences("buckets", bench_year.service_buckets(doc), buckets)
         + bench_year.differences(
