@@ -52,8 +52,10 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
+# Needs PostgreSQL and Redis on localhost (DB 12); several minutes (docs/performance.md).
+# BENCH_ARGS="--case year" runs one case (month or year).
 bench-aggregate: $(STAMP)
-	$(PY) tools/bench_aggregate.py
+	$(PY) tools/bench_aggregate.py $(BENCH_ARGS)
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default the local attendance_bench_ingest, which it
 # wipes) and pgbench; about two and a half minutes. BENCH_ARGS="--rounds 5" and so on.

@@ -14,6 +14,7 @@ held the pairing only; format 1 rows were rewritten into columns by migration 00
 from __future__ import annotations
 
 import datetime as dt
+from itertools import compress
 from typing import Any
 
 from ... import presence
@@ -78,7 +79,10 @@ def columns(stored: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def _members(users: list[int], flags: list[int]) -> frozenset[int]:
-    return frozenset(u for u, flag in zip(users, flags, strict=True) if flag)
+    """The users whose flag is set (compress: a year's final step reads a million flags)."""
+    if len(users) != len(flags):
+        raise ValueError(f"{len(flags)} flags for {len(users)} users")
+    return frozenset(compress(users, flags))
 
 
 def facts(day: dt.date, cols: dict[str, list[Any]]) -> presence.DayFacts:

@@ -356,7 +356,7 @@ def finalize(report_id: str) -> str:
         days, report.start, report.end, report.granularity, rules_for(school), report.now
     )
     today = presence.local_today(report.now, school.timezone)
-    users = _user_info(figures) if report.with_users else None
+    users = _user_info(school.id, figures) if report.with_users else None
     report.result = finished_document(figures, stored, days, today, members, users)
     report.status = REPORT_FINISHED
     report.finished_at = clock.now()
@@ -389,15 +389,14 @@ def _narrowed(f: presence.DayFacts, members: frozenset[int]) -> presence.DayFact
     )
 
 
-def _user_info(figures: presence.Report) -> dict[int, UserInfo]:
-    """Name, external id and group (as they are now) of the users the report counts."""
-    ids = [u for u, s in figures.per_user.items() if s.counted_days]
-    found: dict[int, UserInfo] = {}
-    for i in range(0, len(ids), 500):
-        rows = db.session.execute(
-            select(User.id, User.name, User.external_id, User.group).where(
-                User.id.in_(ids[i : i + 500])
-            )
-        )
-        found.update({uid: UserInfo(name, ext, group) for uid, name, ext, group in rows})
-    return found
+def _user_info(school_id: int, figures: presence.Report) -> dict[int, UserInfo]:
+    """Name, external id and group (as they are now) of the users the report counts.
+
+    One query for every user ever enrolled at the school (each counted user is), rather
+    than the counted ids in batches: 2,000 bound ids cost more to send than the rows."""
+    counted = {u for u, s in figures.per_user.items() if s.counted_days}
+    enrolled_here = select(Enrolment.user_id).where(Enrolment.school_id == school_id)
+    rows = db.session.execute(
+        select(User.id, User.name, User.external_id, User.group).where(User.id.in_(enrolled_here))
+    )
+    return {uid: UserInfo(name, ext, group) for uid, name, ext, group in rows if uid in counted}
