@@ -60,10 +60,12 @@ class Attendances(MethodView):
         claim_school(data["school_id"])
         key = _idempotency_key()
         event, created = service.record_attendance(data, key)
+        db.session.commit()
+        # The event is stored for good from here on: work that must follow only a stored
+        # event (a notification, say) goes here, after the commit.
         response = jsonify({"data": _attendance_schema.dump(event)})
         response.status_code = 201 if created else 200
         response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)
-        db.session.commit()
         return response
 
 
