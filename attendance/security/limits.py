@@ -75,5 +75,8 @@ def init_app(app: Flask) -> None:
         swallow_errors=True,
     )
     limiter.init_app(app)
+    # Its before-request check looks for default and application limits, of which there
+    # are none: a route with a limit of its own checks it in its decorator.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.extensions["attendance_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -143,7 +142,7 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
     if (
         timezone is not None
         and row.image is None
-        and dialect() == "postgresql"
+        and db.engine.dialect.name == "postgresql"
         and still_open(timezone, local_date(row.timestamp, timezone), received_at)
     ):
         stored = _insert_now(row, timezone)
@@ -191,22 +190,38 @@ _timezones: dict[int, str] = {}
 def _insert_now(row: Row, timezone: str) -> tuple[int, Any] | None:
     """The event in a transaction of its own (one round trip): (id, fever threshold), or
     None when nothing was stored (its key is known, a check failed, or the school's
-    timezone is no longer `timezone`)."""
-    with _autocommit().connect() as connection:
-        result = connection.execute(_INSERT_NOW, {**row.as_dict(), "timezone": timezone}).first()
+    timezone is no longer `timezone`).
+
+    psycopg itself, on a pooled connection in autocommit for the one statement, and
+    prepared: SQLAlchemy's execution machinery cost more than the statement.
+    """
+    pooled = db.engine.raw_connection()
+    try:
+        connection: Any = pooled.driver_connection  # psycopg.Connection
+        connection.autocommit = True
+        try:
+            params = {**row.as_dict(), "timezone": timezone}
+            result = connection.execute(_INSERT_NOW, params, prepare=True).fetchone()
+        finally:
+            connection.autocommit = False
+    finally:
+        pooled.close()  # back to the pool
     return None if result is None else (result[0], result[1])
 
 
-def _autocommit() -> Any:
-    """The session's engine, in autocommit: each statement its own transaction."""
-    engine = db.engine
-    found = _AUTOCOMMIT.get(engine)
-    if found is None:
-        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return found
-
-
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# `_INSERT[...]` with the guard, for psycopg: a photo-less event of a day still open.
+_INSERT_NOW = """
+INSERT INTO attendances
+    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+SELECT enrolments.user_id, enrolments.school_id, %(type)s, %(timestamp)s, %(temperature)s,
+    NULL, %(received_at)s, %(idempotency_key)s
+FROM enrolments JOIN schools ON schools.id = enrolments.school_id
+WHERE enrolments.user_id = %(user_id)s AND enrolments.school_id = %(school_id)s
+    AND schools.timezone = %(timezone)s
+LIMIT 1
+ON CONFLICT (school_id, idempotency_key) DO NOTHING
+RETURNING id, (SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)
+"""
 
 
 def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:
@@ -243,12 +258,8 @@ _LOOK_UP = (
 )
 
 
-def _insert_checked(insert: Any, *, guarded: bool = False) -> Any:
-    """INSERT ... SELECT FROM enrolments WHERE the user has one at the school.
-
-    `guarded`: only if the school's timezone is the `timezone` parameter, and returning
-    only the new id and the school's fever threshold.
-    """
+def _insert_checked(insert: Any) -> Any:
+    """INSERT ... SELECT FROM enrolments WHERE the user has one at the school."""
     table = Attendance.__table__
     params = [
         bindparam("type", type_=table.c.type.type),
@@ -262,10 +273,6 @@ def _insert_checked(insert: Any, *, guarded: bool = False) -> Any:
         Enrolment.user_id == bindparam("user_id"),
         Enrolment.school_id == bindparam("school_id"),
     )
-    if guarded:
-        source = source.join(School, School.id == Enrolment.school_id).where(
-            School.timezone == bindparam("timezone", type_=School.timezone.type)
-        )
     # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
     settings = [
         literal_column(
@@ -285,7 +292,7 @@ def _insert_checked(insert: Any, *, guarded: bool = False) -> Any:
             source.limit(1),
         )
         .on_conflict_do_nothing(index_elements=["school_id", "idempotency_key"])
-        .returning(table.c.id, *settings[guarded:])
+        .returning(table.c.id, *settings)
     )
 
 
@@ -293,7 +300,6 @@ _INSERT = {
     "postgresql": _insert_checked(postgresql.insert),
     "sqlite": _insert_checked(sqlite.insert),
 }
-_INSERT_NOW = _insert_checked(postgresql.insert, guarded=True)
 
 
 def delete_attendance(event: Attendance) -> None:
