@@ -60,7 +60,8 @@ class Attendances(MethodView):
         claim_school(data["school_id"])
         key = _idempotency_key()
         event, created = service.record_attendance(data, key)
-        db.session.commit()
+        if db.session().in_transaction():  # a check-in as it happens has committed already
+            db.session.commit()
         # The event is stored for good from here on: work that must follow only a stored
         # event (a notification, say) goes here, after the commit.
         response = jsonify({"data": _attendance_schema.dump(event)})
