@@ -211,3 +211,8 @@ class Gate:
             self._redis.set(self.version_key, secrets.token_hex(8))
         except Exception as error:  # noqa: BLE001 - CHANGING expires; caching resumes then
             log.warning("token cache: could not set a new version (%s)", type(error).__name__)
+
+    def close(self) -> None:
+        """Close the connections to Redis (an app that is done with, e.g. in tests)."""
+        if self._redis is not None:
+            self._redis.close()

@@ -121,25 +121,17 @@ def _mark(mapper: Any, connection: Any, target: Any) -> None:
         session.info[_CHANGED] = True
 
 
-def _changes_tokens(session: Session) -> bool:
-    if session.info.get(_CHANGED):
-        return True
-    pending = list(session.dirty) + list(session.deleted)
-    return any(
-        isinstance(o, ApiToken) or (isinstance(o, School) and o in session.deleted) for o in pending
-    )
-
-
 def _gate() -> Any:
     if not has_app_context():
         return None
     return current_app.extensions.get("attendance_gate")
 
 
-def _before_commit(session: Session) -> None:
-    if _changes_tokens(session) and (gate := _gate()) is not None:
-        session.info[_CHANGED] = True
+def _after_flush(session: Session, flush_context: Any) -> None:
+    """Tokens changed in this flush: before the transaction commits, stop the caching."""
+    if session.info.get(_CHANGED) is True and (gate := _gate()) is not None:
         gate.changing()  # raises when Redis cannot be told: the change is not committed
+        session.info[_CHANGED] = "announced"
 
 
 def _after_commit(session: Session) -> None:
@@ -163,7 +155,7 @@ def install_hooks() -> None:
     event.listen(ApiToken, "after_update", _mark)
     event.listen(ApiToken, "after_delete", _mark)
     event.listen(School, "after_delete", _mark)
-    event.listen(Session, "before_commit", _before_commit)
+    event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_rollback", _after_rollback)
     _installed = True
