@@ -58,7 +58,8 @@ bench-aggregate: $(STAMP)
 	$(PY) tools/bench_aggregate.py $(BENCH_ARGS)
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default the local attendance_bench_ingest, which it
-# wipes) and pgbench; about two and a half minutes. BENCH_ARGS="--rounds 5" and so on.
+# wipes), pgbench and Redis (BENCH_REDIS_URL, default database 12); about two and a half
+# minutes. BENCH_ARGS="--rounds 5" or "--concurrency 32" and so on.
 bench-ingest: $(STAMP)
 	$(PY) tools/bench_ingest.py $(BENCH_ARGS)
 

@@ -123,6 +123,9 @@ def dispose(app: Flask) -> None:
     with app.app_context():
         for engine in _db.engines.values():
             engine.dispose()
+    gate = app.extensions.get("attendance_gate")
+    if gate is not None:
+        gate.close()  # its Redis connections
 
 
 def wipe(app: Flask) -> None:

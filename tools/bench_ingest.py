@@ -55,6 +55,7 @@ from attendance.security.roles import DEVICE  # noqa: E402
 from attendance.security.tokens import create_token  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/attendance_bench_ingest"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/12"  # the benchmarks' database
 BULK_BATCH = 5000
 RATE = "100000000/minute"
 COLUMNS = "user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key"
@@ -71,6 +72,7 @@ class Settings:
     """The knobs, shared by every measurement."""
 
     database: str  # a libpq URL
+    redis: str  # a Redis URL
     worker_class: str
     workers: int
     threads: int
@@ -390,8 +392,8 @@ def verdicts(rows: dict[str, Series]) -> list[str]:
     lines.append(f"real / bare    = {ratio:.2f}   target >= 0.70 with p99 < 50 ms: {met}")
     lines.append(f"bare / pgbench = {bare.rate / rows['pgbench'].median().rate:.2f}")
     ratio = rows["bulk"].median().rate / rows["copy"].median().rate
-    met = "met" if ratio >= 0.30 else "NOT met"
-    lines.append(f"bulk / COPY    = {ratio:.2f}   target >= 0.30: {met}")
+    met = "met" if ratio >= 0.50 else "NOT met"
+    lines.append(f"bulk / COPY    = {ratio:.2f}   target >= 0.50: {met}")
     return lines
 
 
@@ -399,8 +401,14 @@ def run(settings: Settings) -> str:
     """Every benchmark, interleaved; returns the report."""
     started = time.perf_counter()
     school, users, token = reset_and_seed(settings.database)
-    # The write rate limit is counted (in memory: no Redis) but set out of reach.
-    app_env = {"DATABASE_URL": settings.database, "REDIS_URL": "", "RATELIMIT_WRITE": RATE}
+    # As deployed: Redis counts the write rate limit (set out of reach) and holds the
+    # token cache's version (security/gate.py), under keys of this run's own.
+    app_env = {
+        "DATABASE_URL": settings.database,
+        "REDIS_URL": settings.redis,
+        "RATELIMIT_WRITE": RATE,
+        "ATTENDANCE_RATELIMIT_KEY_PREFIX": f"bench-ingest-{os.getpid()}",
+    }
     bare_env = {"BARE_DATABASE_URL": settings.database}
     rows = {
         "real": Series("(a) real POST /api/attendances", "req/s"),
@@ -444,7 +452,7 @@ def run(settings: Settings) -> str:
         f"ingest benchmark: gunicorn {settings.worker_class}, {settings.workers} workers x "
         f"{settings.threads} threads; {settings.concurrency} client connections; "
         f"{settings.rounds} rounds of {settings.duration:g} s; "
-        f"bulk {settings.bulk_events} events per round; "
+        f"bulk {settings.bulk_events} events per round; Redis {settings.redis}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     total = f"total {time.perf_counter() - started:.0f} s"
@@ -456,6 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+        help="Redis for the rate limit and the token cache",
     )
     parser.add_argument(
         "--worker-class", default="gthread", choices=["gthread", "sync"], help="(gthread)"
@@ -474,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("rounds must be 1 to 9 and duration at most 60 s")
     settings = Settings(
         database=database,
+        redis=args.redis,
         worker_class=args.worker_class,
         workers=args.workers,
         threads=args.threads,

@@ -61,12 +61,15 @@ class Attendances(MethodView):
         claim_school(data["school_id"])
         key = _idempotency_key()
         event, created = service.record_attendance(data, key)
+        if db.session().in_transaction():  # a check-in as it happens has committed already
+            db.session.commit()
+        # The event is stored for good from here on: work that must follow only a stored
+        # event goes here, after the commit. Webhooks: decided for fevers only.
+        if created and event.fever:
+            fevers_recorded([event.id], [event.school_id])
         response = jsonify({"data": _attendance_schema.dump(event)})
         response.status_code = 201 if created else 200
         response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)
-        db.session.commit()
-        if created and event.fever:  # webhooks: decided after the commit, for fevers only
-            fevers_recorded([event.id], [event.school_id])
         return response
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, jsonify, request
+import orjson
+from flask import current_app, request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -175,8 +176,10 @@ class Bulk(MethodView):
             else:
                 results.append({"index": index, "status": outcome.status, "id": outcome.id})
         # Built by hand: dumping thousands of results through marshmallow costs more
-        # than the insert; the schema above documents the same shape.
-        return jsonify({"data": {**counts, "results": results}})
+        # than the insert; the schema above documents the same shape. orjson writes
+        # them (ints, texts, lists of texts) several times faster than the standard library.
+        body = orjson.dumps({"data": {**counts, "results": results}})
+        return current_app.response_class(body, mimetype="application/json")
 
 
 def _refused(error: ma.ValidationError) -> service.Outcome:

@@ -128,7 +128,11 @@ def _after_rollback(session: Session) -> None:
 def _attendances_recorded(sender: Any, count: int = 1, **extra: Any) -> None:
     from ..extensions import db
 
-    _pending(db.session()).append(("attendances", count))
+    session = db.session()
+    if session.in_transaction():
+        _pending(session).append(("attendances", count))
+    else:  # stored by a statement of its own (services/attendances.py): committed already
+        ATTENDANCES.inc(count)
 
 
 def _report_planned(sender: Any, hits: int = 0, misses: int = 0, **extra: Any) -> None:

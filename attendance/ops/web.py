@@ -6,7 +6,8 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request, request_started
+from flask import Flask, Request, Response, g, request, request_started
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from . import context, metrics
 
@@ -64,12 +65,23 @@ def _teardown(error: BaseException | None) -> None:
             pass
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's cookie sessions, without building a signer for a request that carries no
+    session cookie (every API request): the answer is the same new, empty session."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Install the hooks.
 
     The start is a `request_started` receiver: it runs before every `before_request`
     function, so a request that one of them refuses (401, 429) is still timed and has an id.
     """
+    app.session_interface = CookieSessions()
     request_started.connect(_start, app)
     app.after_request(_finish)
     app.teardown_request(_teardown)

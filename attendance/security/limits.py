@@ -1,4 +1,6 @@
-"""Rate limits on writes, per token: Flask-Limiter, on Redis when REDIS_URL is set."""
+"""Rate limits: API writes per token (counted by security/gate.py in the round trip that
+also checks the token cache), and Flask-Limiter for the dashboard's sign-in throttle, both
+on Redis when REDIS_URL is set."""
 
 from __future__ import annotations
 
@@ -6,12 +8,14 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, current_app, g, make_response, request
+from flask import Flask, Response, current_app, g, make_response
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from ..errors import html_error
 from ..wire import error_response, is_api_request
+from . import tokens
+from .gate import Checked, Gate
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -26,8 +30,13 @@ def rate_key() -> str:
     return f"addr:{get_remote_address()}"
 
 
-def _not_a_write() -> bool:
-    return request.method not in WRITE_METHODS or not is_api_request()
+def too_many(gate: Gate, checked: Checked) -> Response:
+    """429 for an API write past the token's limit, with Retry-After."""
+    retry = gate.retry_after(checked)
+    detail = f"rate limit exceeded ({gate.limit}); retry in {retry} s"
+    response = error_response({"detail": detail}, 429)
+    response.headers["Retry-After"] = str(retry)
+    return response
 
 
 def _too_many(error: RateLimitExceeded) -> Any:
@@ -45,21 +54,29 @@ def _too_many(error: RateLimitExceeded) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    """One limiter per app: every write of a token shares one RATELIMIT_WRITE bucket."""
+    """The write limit's gate, and a limiter for the sign-in throttle and page limits."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "attendance")
+    storage = app.config["RATELIMIT_STORAGE_URI"]
+    enabled = app.config.get("RATELIMIT_ENABLED", True)
+    app.extensions["attendance_gate"] = Gate(
+        storage if storage.startswith(("redis://", "rediss://", "unix://")) else None,
+        app.config["RATELIMIT_WRITE"] if enabled else "",
+        app.config["RATELIMIT_KEY_PREFIX"],
+    )
+    tokens.install_hooks()
     limiter = Limiter(
         key_func=rate_key,
-        application_limits=[app.config["RATELIMIT_WRITE"]] if app.config["RATELIMIT_WRITE"] else [],
-        application_limits_exempt_when=_not_a_write,
-        # Fixed windows cost one counter increment per write; no headers on ordinary answers,
-        # so the ingest path makes no extra storage round trip.
+        # Fixed windows cost one counter increment per hit; no headers on ordinary answers.
         strategy="fixed-window",
         headers_enabled=False,
-        # When Redis is down, count in memory rather than refuse check-ins.
+        # When Redis is down, count in memory rather than refuse sign-ins.
         in_memory_fallback_enabled=True,
         swallow_errors=True,
     )
     limiter.init_app(app)
+    # Its before-request check looks for default and application limits, of which there
+    # are none: a route with a limit of its own checks it in its decorator.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.extensions["attendance_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import ColumnElement, Select
 
@@ -25,6 +25,8 @@ from ..extensions import db
 from ..models import School
 from ..wire import is_api_request
 from . import tokens
+from .gate import Gate
+from .limits import WRITE_METHODS, too_many
 from .models import Admin, ApiToken
 from .roles import DEVICE, DISTRICT, SCHOOL, STAFF
 
@@ -132,25 +134,54 @@ def _unauthorized(detail: str, presented: bool) -> None:
     abort(401, errors={"detail": detail}, headers={"WWW-Authenticate": challenge})
 
 
-def authenticate_request() -> None:
-    """Before every /api request: resolve the bearer token and check the route's roles."""
+def authenticate_request() -> Response | None:
+    """Before every /api request: resolve the bearer token, check the route's roles and
+    count a write against the token's rate limit (429 past it).
+
+    A token seen before comes from the process's cache, checked against the version
+    read in the same Redis round trip that counts the write (security/gate.py).
+    """
     if not is_api_request() or request.path in PUBLIC_PATHS:
-        return
+        return None
     token = _bearer()
     if token is None:
         _unauthorized("a bearer token is required", presented=False)
-        return
-    row = tokens.find_active(token)
-    if row is None:
-        _unauthorized("the token is invalid or revoked", presented=True)
-        return
-    principal = Principal.from_token(row)
-    if tokens.touch(row, clock.now()):
-        # Its own small commit, before the route's work: once a minute per token at most.
-        db.session.commit()
+        return None
+    gate: Gate = current_app.extensions["attendance_gate"]
+    write = request.method in WRITE_METHODS
+    digest = tokens.hash_token(token) if tokens.well_formed(token) else ""
+    known = gate.known(digest) if digest else None
+    # The write is counted in the round trip that reads the version, when the token is
+    # known; a token that is not is counted once it is (a second round trip, once).
+    checked = gate.check(_bucket(known.principal.token_id) if write and known else None)
+    if known is not None and checked.version is not None and known.version == checked.version:
+        principal, last_used_at = known.principal, known.last_used_at
+    else:
+        row = tokens.find_active(token, digest)
+        if row is None:
+            _unauthorized("the token is invalid or revoked", presented=True)
+            return None
+        principal, last_used_at = Principal.from_token(row), row.last_used_at
+        if checked.version is not None:
+            gate.remember(digest, principal, last_used_at, checked.version)
+        if write:
+            checked = gate.check(_bucket(row.id))
+    now = clock.now()
+    if tokens.due(last_used_at, now) and principal.token_id is not None:
+        if tokens.touch(principal.token_id, last_used_at, now):
+            # Its own small commit, before the route's work: once a minute per token at most.
+            db.session.commit()
+        gate.touched(digest, now)
     g.principal = principal
     if request.routing_exception is None and principal.role not in _allowed_roles():
         abort(403, errors={"detail": f"a {principal.role} token may not do this"})
+    if write and gate.over_limit(checked):
+        return too_many(gate, checked)
+    return None
+
+
+def _bucket(token_id: int | None) -> str:
+    return f"token:{token_id}"
 
 
 def init_app(app: Flask) -> None:

@@ -128,31 +128,100 @@ def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Rec
 
     The usual case is one statement: an INSERT ... SELECT that checks the user belongs
     to the school, does nothing on a known key, and returns the new id with its school's
-    timezone and fever threshold. Only when it stores nothing (a retry, a race, a
-    refusal) does a look-up find out why, with the messages of `check_event`. The day
-    version is bumped only for an event of a day that is over (see daycache).
+    fever threshold. An event of a day that is still open, without a photo, is that one
+    statement in its own transaction (`_insert_now`); any other event is recorded in the
+    session's transaction, with the day-version bump a late event needs (see daycache).
+    Only when nothing is stored (a retry, a race, a refusal) does a look-up find out
+    why, with the messages of `check_event`.
     """
     received_at = clock.now()
     row = Row.from_event(data, received_at, key)
-    stored = None
-    if row.timestamp <= received_at + MAX_FUTURE:
-        values = row.as_dict()
-        stored = db.session.execute(_INSERT[dialect()], values).first()
+    if row.timestamp > received_at + MAX_FUTURE:
+        return _not_stored(data, row.idempotency_key, received_at), False
+    timezone = _timezones.get(row.school_id)
+    if (
+        timezone is not None
+        and row.image is None
+        and db.engine.dialect.name == "postgresql"
+        and still_open(timezone, local_date(row.timestamp, timezone), received_at)
+    ):
+        stored = _insert_now(row, timezone)
+        if stored is not None:
+            attendances_recorded.send(None, count=1)
+            return _recorded(data, row, stored[0], stored[1]), True
+        # Nothing stored: a retried key, a refusal, or the school's timezone has changed;
+        # the transaction below finds out which.
+    return _record_in_session(data, row, received_at)
+
+
+def _record_in_session(
+    data: dict[str, Any], row: Row, received_at: dt.datetime
+) -> tuple[Recorded, bool]:
+    """Record the event in the session's transaction, bumping its day when it is late."""
+    stored = db.session.execute(_INSERT[dialect()], row.as_dict()).first()
     if stored is None:
         return _not_stored(data, row.idempotency_key, received_at), False
     # The photo's file is written once the row is in, before the commit shows the row:
     # a refused or repeated event leaves no file behind.
     images.to_stored(data.get("image"))
-    # The row is what was sent (stored as sent); only its id and the school's settings
-    # come back, so the answer needs no type processing of a whole row.
     ident, timezone, fever_threshold = stored
-    values["timestamp"] = row.timestamp.astimezone(dt.UTC)
-    event = Recorded(id=ident, **values, fever=is_fever(data["temperature"], fever_threshold))
+    _timezones[row.school_id] = timezone
+    event = _recorded(data, row, ident, fever_threshold)
     day = local_date(event.timestamp, timezone)
     if not still_open(timezone, day, clock.now()):  # a late event: its day may be cached
         invalidate_days([(event.school_id, day)])
     attendances_recorded.send(None, count=1)
     return event, True
+
+
+def _recorded(data: Mapping[str, Any], row: Row, ident: int, fever_threshold: Any) -> Recorded:
+    """The stored event as answered: what was sent (stored as sent), with its id and fever."""
+    values = row.as_dict()
+    values["timestamp"] = row.timestamp.astimezone(dt.UTC)
+    return Recorded(id=ident, **values, fever=is_fever(data["temperature"], fever_threshold))
+
+
+# School -> timezone, as last seen by this process: a hint for deciding, before the
+# insert, that an event's day is still open. `_insert_now` stores the event only if the
+# school's timezone is still the one the decision was made with.
+_timezones: dict[int, str] = {}
+
+
+def _insert_now(row: Row, timezone: str) -> tuple[int, Any] | None:
+    """The event in a transaction of its own (one round trip): (id, fever threshold), or
+    None when nothing was stored (its key is known, a check failed, or the school's
+    timezone is no longer `timezone`).
+
+    psycopg itself, on a pooled connection in autocommit for the one statement, and
+    prepared: SQLAlchemy's execution machinery cost more than the statement.
+    """
+    pooled = db.engine.raw_connection()
+    try:
+        connection: Any = pooled.driver_connection  # psycopg.Connection
+        connection.autocommit = True
+        try:
+            params = {**row.as_dict(), "timezone": timezone}
+            result = connection.execute(_INSERT_NOW, params, prepare=True).fetchone()
+        finally:
+            connection.autocommit = False
+    finally:
+        pooled.close()  # back to the pool
+    return None if result is None else (result[0], result[1])
+
+
+# `_INSERT[...]` with the guard, for psycopg: a photo-less event of a day still open.
+_INSERT_NOW = """
+INSERT INTO attendances
+    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+SELECT enrolments.user_id, enrolments.school_id, %(type)s, %(timestamp)s, %(temperature)s,
+    NULL, %(received_at)s, %(idempotency_key)s
+FROM enrolments JOIN schools ON schools.id = enrolments.school_id
+WHERE enrolments.user_id = %(user_id)s AND enrolments.school_id = %(school_id)s
+    AND schools.timezone = %(timezone)s
+LIMIT 1
+ON CONFLICT (school_id, idempotency_key) DO NOTHING
+RETURNING id, (SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)
+"""
 
 
 def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:
@@ -200,34 +269,30 @@ def _insert_checked(insert: Any) -> Any:
         bindparam("received_at", type_=table.c.received_at.type),
         bindparam("idempotency_key", type_=table.c.idempotency_key.type),
     ]
-    source = (
-        select(Enrolment.user_id, Enrolment.school_id, *params)
-        .where(
-            Enrolment.user_id == bindparam("user_id"),
-            Enrolment.school_id == bindparam("school_id"),
-        )
-        .limit(1)
+    source = select(Enrolment.user_id, Enrolment.school_id, *params).where(
+        Enrolment.user_id == bindparam("user_id"),
+        Enrolment.school_id == bindparam("school_id"),
     )
+    # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
+    settings = [
+        literal_column(
+            "(SELECT timezone FROM schools WHERE schools.id = attendances.school_id)",
+            School.timezone.type,
+        ),
+        literal_column(
+            "(SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)",
+            School.fever_threshold.type,
+        ),
+    ]
     return (
         insert(table)
         .from_select(
             ["user_id", "school_id", "type", "timestamp", "temperature", "image"]
             + ["received_at", "idempotency_key"],
-            source,
+            source.limit(1),
         )
         .on_conflict_do_nothing(index_elements=["school_id", "idempotency_key"])
-        .returning(
-            table.c.id,
-            # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
-            literal_column(
-                "(SELECT timezone FROM schools WHERE schools.id = attendances.school_id)",
-                School.timezone.type,
-            ),
-            literal_column(
-                "(SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)",
-                School.fever_threshold.type,
-            ),
-        )
+        .returning(table.c.id, *settings)
     )
 
 

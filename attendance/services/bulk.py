@@ -61,11 +61,16 @@ def record_many(
     if not valid:
         return [o for o in outcomes if o is not None]
     enrolled, schools = _load_enrolments_and_schools(valid)
-    stored = _stored_keys(_key(e) for _, e in valid)
+    # On PostgreSQL the batch's keys are not looked up first: the COPY finds out (the
+    # unique index) whether one is stored, and only then does a slower way answer those
+    # items as duplicates (`insert_rows`, `raced` below), as the look-up would have.
+    optimistic = dialect() == "postgresql"
+    stored = {} if optimistic else _stored_keys(_key(e) for _, e in valid)
 
     rows: list[tuple[int, Row]] = []
     first_of: dict[tuple[int, str], int] = {}  # key -> index of the batch's event storing it
     later: list[tuple[int, tuple[int, str]]] = []  # repeats of a key stored by this batch
+    refused: list[tuple[int, tuple[int, str]]] = []  # refused, keyed: a duplicate if stored
     for i, event in valid:
         key = _key(event)
         if key is not None:
@@ -84,6 +89,8 @@ def record_many(
             )
         except ServiceError as error:
             outcomes[i] = Outcome(INVALID, errors={error.field: [error.message]})
+            if key is not None and optimistic:
+                refused.append((i, key))
             continue
         if key is not None:
             first_of[key] = i
@@ -105,6 +112,11 @@ def record_many(
         for i, row in raced:
             key = row.key
             outcomes[i] = Outcome(DUPLICATE, found.get(key) if key is not None else None)
+    if refused:  # an event whose key is stored is a duplicate, valid or not (as single)
+        found = _stored_keys(key for _, key in refused)
+        for i, key in refused:
+            if key in found:
+                outcomes[i] = Outcome(DUPLICATE, found[key])
     for i, key in later:
         first = outcomes[first_of[key]]
         outcomes[i] = Outcome(DUPLICATE, first.id if first else None)
@@ -226,8 +238,13 @@ _NEXT_IDS = (
 _COPY_DIRECT = """
 COPY attendances (
     id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
-) FROM STDIN
+) FROM STDIN (FORMAT BINARY)
 """
+# The columns' types, in _COPY_DIRECT's order: binary COPY sends values as PostgreSQL
+# stores them, which costs psycopg less than writing them out as text.
+_COPY_TYPES = (
+    "int8", "int4", "int4", "varchar", "timestamptz", "numeric", "text", "timestamptz", "varchar"
+)  # fmt: skip
 
 
 def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
@@ -240,6 +257,7 @@ def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
         with db.session.begin_nested():
             db.session.connection()  # emits the SAVEPOINT now: the COPY bypasses the session
             with raw.cursor() as cursor, cursor.copy(_COPY_DIRECT) as copy:
+                copy.set_types(_COPY_TYPES)
                 for n in order:
                     copy.write_row((ids[n], *rows[n].as_tuple()))
     except psycopg.errors.UniqueViolation:
