@@ -19,7 +19,7 @@ FEVER = "attendance.fever"
 ABSENCE_STREAK = "pupil.absence_streak"
 CHRONIC = "pupil.chronic"
 DAY_CLOSED = "school.day_closed"
-EVENT_TYPES = (FEVER, ABSENCE_STREAK, CHRONIC, DAY_CLOSED)
+WEBHOOK_EVENT_TYPES = (FEVER, ABSENCE_STREAK, CHRONIC, DAY_CLOSED)
 # The events decided when a school's day closes.
 DAY_EVENTS = (ABSENCE_STREAK, CHRONIC, DAY_CLOSED)
 

@@ -19,7 +19,7 @@ from ..security.roles import DISTRICT, SCHOOL
 from ..services import ServiceError
 from ..services.marks import creator
 from ..services.webhooks import delivery, subscriptions, targets
-from ..webhook_models import EVENT_TYPES, Webhook, WebhookDelivery
+from ..webhook_models import WEBHOOK_EVENT_TYPES, Webhook, WebhookDelivery
 from .common import Blueprint, PageArgs, envelope, get_or_404, paginate
 
 blp = Blueprint(
@@ -36,7 +36,7 @@ class WebhookInSchema(BodySchema):
         metadata={"description": "https:// (http:// only for WEBHOOK_ALLOW_NETWORKS)"},
     )
     event_types = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENT_TYPES)),
         required=True,
         validate=[validate.Length(min=1, error="must name at least one event type"), unique],
     )

@@ -14,7 +14,7 @@ from ..security.roles import DISTRICT
 from ..services import ServiceError
 from ..services.marks import creator
 from ..services.webhooks import delivery, subscriptions
-from ..webhook_models import EVENT_TYPES, Webhook, WebhookDelivery
+from ..webhook_models import WEBHOOK_EVENT_TYPES, Webhook, WebhookDelivery
 from . import bp
 from .auth import current_admin, login_required
 
@@ -59,7 +59,7 @@ def _page(status: int = 200, **context: Any) -> Any:
         schools=_schools(),
         school_names=names,
         labels=EVENT_LABELS,
-        event_types=EVENT_TYPES,
+        event_types=WEBHOOK_EVENT_TYPES,
         values=values,
         errors=context.pop("errors", {}),
         school=None,
@@ -96,7 +96,7 @@ def add_webhook() -> Any:
     else:
         errors["school_id"] = ["choose a school"]
         school_id = None
-    unknown = set(values["event_types"]) - set(EVENT_TYPES)
+    unknown = set(values["event_types"]) - set(WEBHOOK_EVENT_TYPES)
     if not values["event_types"] or unknown:
         errors["event_types"] = ["tick at least one event"]
     if not values["url"]:

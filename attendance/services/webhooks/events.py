@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from ... import clock
 from ...extensions import db
 from ...models import Attendance, School, User
+from ...presence import is_fever
 from ...webhook_models import DELIVERY_PENDING, FEVER, Webhook, WebhookDelivery
 
 
@@ -116,7 +117,7 @@ def fever_events(attendance_ids: Sequence[int]) -> list[Event]:
         .join(School, School.id == Attendance.school_id)
         .join(User, User.id == Attendance.user_id)
         .where(Attendance.id.in_(list(attendance_ids)))
-        .where(Attendance.temperature >= School.fever_threshold)
+        .where(is_fever(Attendance.temperature, School.fever_threshold))  # type: ignore[arg-type]
     )
     return [
         Event(
