@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import marshmallow as ma
@@ -178,7 +179,11 @@ class Bulk(MethodView):
         # Built by hand: dumping thousands of results through marshmallow costs more
         # than the insert; the schema above documents the same shape. orjson writes
         # them (ints, texts, lists of texts) several times faster than the standard library.
-        body = orjson.dumps({"data": {**counts, "results": results}})
+        payload = {"data": {**counts, "results": results}}
+        try:
+            body = orjson.dumps(payload)
+        except TypeError:  # a refused item's message names a key with a lone surrogate
+            body = json.dumps(payload).encode()  # which the standard library escapes
         return current_app.response_class(body, mimetype="application/json")
 
 
