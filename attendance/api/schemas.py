@@ -8,18 +8,17 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..models import User
-from ..presence import ABSENT, CHECKIN, CHECKOUT, EVENT_TYPES, MARK_STATUSES, PRESENT
+from ..presence import CHECKIN, CHECKOUT, EVENT_TYPES, MARK_STATUSES
 from ..schemas.fields import (
     BodySchema,
     Day,
     Instant,
-    Name,
-    StrictBoolean,
     StrictDecimal,
     StrictInteger,
     id_range,
     places,
 )
+from ..schemas.marks import MarkInSchema  # noqa: F401 - the API's name for it
 from ..schemas.users import UserInSchema  # noqa: F401 - the API's name for it
 from ..security.images import ImageInput, ImageOutput
 from ..services import enrolments as spans
@@ -96,23 +95,6 @@ class MarkSchema(ma.Schema):
     excused = fields.Boolean()
     created_by = fields.String(metadata={"description": "token:<id> or admin:<id>"})
     created_at = fields.AwareDateTime()
-
-
-class MarkInSchema(BodySchema):
-    """One date (`date`), or each school day of `from`..`to` the user is enrolled on."""
-
-    envelope = "mark"
-
-    user_id = StrictInteger(required=True, validate=id_range())
-    date = Day()
-    from_ = Day(data_key="from")
-    to = Day()
-    status = fields.String(
-        required=True,
-        validate=validate.OneOf((PRESENT, ABSENT), error="must be present or absent"),
-    )
-    reason = Name(required=True, validate=validate.Length(min=1, max=200))
-    excused = StrictBoolean(load_default=False)
 
 
 class MarkFilterSchema(ma.Schema):

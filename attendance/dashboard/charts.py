@@ -39,7 +39,7 @@ def _hatch(shape: str, colour: str) -> dict[str, Any]:
     return {"shape": shape, "fgcolor": colour, "fillmode": "overlay", "size": 7, "solidity": 0.25}
 
 
-def _figure(title: str, **layout: Any) -> go.Figure:
+def empty_figure(title: str, **layout: Any) -> go.Figure:
     """An empty figure in the dashboard's look (no template: the JSON stays small).
 
     The title goes into `meta` only: the page's caption names the chart.
@@ -93,7 +93,7 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
     # so nobody reads a Sunday as truancy.
     absent = [None if o else b["absent"] for b, o in zip(buckets, off, strict=True)]
     closed = [b["absent"] if o else None for b, o in zip(buckets, off, strict=True)]
-    fig = _figure("Present and absent", barmode="stack", bargap=0.25)
+    fig = empty_figure("Present and absent", barmode="stack", bargap=0.25)
     fig.add_bar(
         name="Present",
         x=labels,
@@ -124,7 +124,7 @@ def presence_bars(buckets: Sequence[Mapping[str, Any]], granularity: str) -> go.
         )
     fig.update_layout(uniformtext={"minsize": 9, "mode": "hide"})
     largest = max((b["present"] or 0) + (b["absent"] or 0) for b in buckets) if buckets else 0
-    _counts_axis(fig, "Users", largest)
+    counts_axis(fig, "Users", largest)
     fig.update_xaxes(type="category")
     return fig
 
@@ -148,7 +148,7 @@ def rate_line(
     labels = [bucket_label(b, granularity) for b in buckets]
     values = rates(buckets, granularity)
     threshold = float(Decimal(str(period_ratio)) * 100)
-    fig = _figure("Attendance rate")
+    fig = empty_figure("Attendance rate")
     fig.add_scatter(
         name="Attendance rate",
         x=labels,
@@ -189,7 +189,7 @@ def arrival_histogram(minutes: Iterable[int], slot: int = 15) -> go.Figure:
     for m in minutes:
         start = m - m % slot
         counts[start] = counts.get(start, 0) + 1
-    fig = _figure("Arrival times (first check-in, school time)")
+    fig = empty_figure("Arrival times (first check-in, school time)")
     if counts:
         slots = list(range(min(counts), max(counts) + slot, slot))
         ys = [counts.get(s, 0) for s in slots]
@@ -204,10 +204,10 @@ def arrival_histogram(minutes: Iterable[int], slot: int = 15) -> go.Figure:
             hovertemplate="%{x}–%{customdata}<br>%{y} arrivals<extra></extra>",
         )
     else:
-        _no_data(fig)
+        no_data(fig)
     fig.update_layout(showlegend=False, uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_xaxes(type="category", title_text=f"Arrived in the {slot} minutes from")
-    _counts_axis(fig, "Check-ins", max(counts.values(), default=0))
+    counts_axis(fig, "Check-ins", max(counts.values(), default=0))
     return fig
 
 
@@ -219,7 +219,7 @@ def temperature_histogram(
     for temperature, n in counts:
         low = (temperature / step).to_integral_value(rounding="ROUND_FLOOR") * step
         bins[low] = bins.get(low, 0) + n
-    fig = _figure("Temperatures")
+    fig = empty_figure("Temperatures")
     if bins:
         for name, keep, colour, pattern in (
             ("Normal", lambda t: t + step <= threshold, NORMAL, ""),
@@ -243,17 +243,17 @@ def temperature_histogram(
             )
         fig.add_vline(x=float(threshold), **_threshold_line(threshold))
     else:
-        _no_data(fig)
+        no_data(fig)
     fig.update_xaxes(title_text="°C", tickformat=".1f")
-    _counts_axis(fig, "Readings", max(bins.values(), default=0))
+    counts_axis(fig, "Readings", max(bins.values(), default=0))
     return fig
 
 
 def daily_hours(days: Sequence[tuple[dt.date, float]], min_daily_hours: Decimal) -> go.Figure:
     """Hours in school per day, with the daily minimum drawn."""
-    fig = _figure("Time in school per day")
+    fig = empty_figure("Time in school per day")
     if not days:
-        _no_data(fig)
+        no_data(fig)
         return fig
     labels = [f"{WEEKDAYS[d.weekday()]} {d.day} {d:%b}" for d, _ in days]
     hours = [round(h, 2) for _, h in days]
@@ -278,9 +278,9 @@ def temperature_timeline(
     readings: Sequence[tuple[dt.datetime, Decimal]], threshold: Decimal
 ) -> go.Figure:
     """Each reading over time (school-local); fevers are red triangles above a dashed line."""
-    fig = _figure("Temperatures")
+    fig = empty_figure("Temperatures")
     if not readings:
-        _no_data(fig)
+        no_data(fig)
         return fig
     for name, keep, colour, symbol in (
         ("Reading", lambda t: t < threshold, NORMAL, "circle"),
@@ -313,14 +313,14 @@ def temperature_timeline(
     return fig
 
 
-def _counts_axis(fig: go.Figure, title: str, largest: int) -> None:
+def counts_axis(fig: go.Figure, title: str, largest: int) -> None:
     """A y axis of whole numbers (no 0.2 of a reading when counts are small)."""
     fig.update_yaxes(title_text=title, rangemode="tozero", tickformat="d")
     if largest < 8:
         fig.update_yaxes(dtick=1)
 
 
-def _no_data(fig: go.Figure) -> None:
+def no_data(fig: go.Figure) -> None:
     fig.add_annotation(
         text="No data in this range",
         showarrow=False,

@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .charts import PRESENT, _figure, _no_data
+from .charts import PRESENT, empty_figure, no_data
 
 
 def district_rates(buckets: Sequence[Mapping[str, Any]]) -> list[tuple[dt.date, float | None]]:
@@ -29,7 +29,7 @@ def district_rates(buckets: Sequence[Mapping[str, Any]]) -> list[tuple[dt.date, 
 def district_rate_line(buckets: Sequence[Mapping[str, Any]]) -> go.Figure:
     """The district's attendance rate per day (gaps on days without school anywhere)."""
     rates = district_rates(buckets)
-    fig = _figure("District attendance rate per day")
+    fig = empty_figure("District attendance rate per day")
     labels = [day.strftime("%a %d %b") for day, _rate in rates]
     values = [rate for _day, rate in rates]
     fig.add_scatter(
@@ -45,5 +45,5 @@ def district_rate_line(buckets: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig.update_yaxes(title_text="% present", range=[0, 105], ticksuffix="%")
     fig.update_xaxes(type="category")
     if all(v is None for v in values):
-        _no_data(fig)
+        no_data(fig)
     return fig

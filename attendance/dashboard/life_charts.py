@@ -9,7 +9,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .charts import ABSENT, WEEKDAYS, _counts_axis, _figure, _no_data, bucket_label
+from .charts import ABSENT, WEEKDAYS, bucket_label, counts_axis, empty_figure, no_data
 from .figures import CalendarDay
 
 # status: (colour band, letter, words). Letters tell the days apart without colour.
@@ -54,9 +54,9 @@ def _flags(cell: CalendarDay) -> str:
 def calendar_heatmap(days: Mapping[dt.date, CalendarDay]) -> go.Figure:
     """A calendar: one column per week, one row per weekday; each cell says P, A, E or –,
     then * for a mark, L for a late arrival, ! for a check-out the school day closed."""
-    fig = _figure("Calendar", height=320)
+    fig = empty_figure("Calendar", height=320)
     if not days:
-        _no_data(fig)
+        no_data(fig)
         return fig
     first = min(days)
     monday = first - dt.timedelta(days=first.weekday())
@@ -106,9 +106,9 @@ def late_arrivals(
 ) -> go.Figure:
     """Late arrivals per bucket (a pupil late on a date counts once on that date)."""
     labels = [bucket_label(b, granularity) for b in buckets]
-    fig = _figure("Late arrivals")
+    fig = empty_figure("Late arrivals")
     if not any(late):
-        _no_data(fig)
+        no_data(fig)
         fig.layout.annotations[0].text = "No late arrival in this range"
         return fig
     fig.add_bar(
@@ -122,5 +122,5 @@ def late_arrivals(
     )
     fig.update_layout(showlegend=False, uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_xaxes(type="category")
-    _counts_axis(fig, "Late arrivals", max(late, default=0))
+    counts_axis(fig, "Late arrivals", max(late, default=0))
     return fig

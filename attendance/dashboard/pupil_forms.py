@@ -11,9 +11,10 @@ import marshmallow as ma
 from flask import abort, flash, g, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ..api.schemas import MarkInSchema, UserInSchema
 from ..extensions import db
 from ..models import Mark, School, User
+from ..schemas.marks import MarkInSchema
+from ..schemas.users import UserInSchema
 from ..security.roles import DISTRICT
 from ..services import ServiceError
 from ..services import marks as mark_service
