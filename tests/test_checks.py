@@ -23,17 +23,24 @@ def test_mypy_checks_the_whole_package():
 
 def _migrations_checks() -> dict[str, str]:
     """`sa.CheckConstraint("sql", name=op.f("name"))` and `op.create_check_constraint(
-    op.f("name"), "table", "sql")` of every migration, by name."""
+    op.f("name"), "table", "sql")` of every migration, by name, in revision order. A
+    migration that builds a check's SQL from a variable states what it leaves in a
+    module-level `CHECKS = {name: sql}`, which wins over what the older ones made."""
     made = {}
-    for path in (ROOT / "migrations" / "versions").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        stated = _stated_checks(tree)
+        for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "create_check_constraint"
             ):
                 name, _, sql = node.args
-                assert isinstance(name, ast.Call) and isinstance(sql, ast.Constant)
+                assert isinstance(name, ast.Call)
+                if name.args[0].value in stated:
+                    continue
+                assert isinstance(sql, ast.Constant)
                 made[name.args[0].value] = sql.value
                 continue
             if not (
@@ -43,9 +50,38 @@ def _migrations_checks() -> dict[str, str]:
             ):
                 continue
             name = next(k.value for k in node.keywords if k.arg == "name")
-            assert isinstance(name, ast.Call) and isinstance(node.args[0], ast.Constant)
-            made[name.args[0].value] = node.args[0].value
+            key = name.value if isinstance(name, ast.Constant) else name.args[0].value
+            if key in stated:
+                continue
+            assert isinstance(node.args[0], ast.Constant), key
+            made[key] = node.args[0].value
+        made.update(stated)
     return made
+
+
+def _stated_checks(tree: ast.Module) -> dict[str, str]:
+    """A migration's `CHECKS = {name: sql}`, its values literal or module-level constants."""
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "CHECKS" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {
+                ast.literal_eval(key): (
+                    constants[value.id] if isinstance(value, ast.Name) else value.value
+                )
+                for key, value in zip(node.value.keys, node.value.values, strict=True)
+                if key is not None and isinstance(value, ast.Name | ast.Constant)
+            }
+    return {}
 
 
 def test_check_constraints_are_those_the_migrations_made():

@@ -20,6 +20,8 @@ depends_on = None
 
 OLD_ROLES = "role IN ('district', 'school', 'device')"
 NEW_ROLES = "role IN ('district', 'school', 'device', 'staff')"
+# The checks this revision leaves (tests/test_checks.py compares them with the models').
+CHECKS = {"ck_api_tokens_role": NEW_ROLES}
 
 
 def upgrade():

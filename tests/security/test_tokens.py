@@ -108,10 +108,9 @@ def test_touch_writes_once_between_concurrent_callers(db, make_token):
     make_token("district")
     row = db.session.scalar(select(ApiToken))
     now = dt.datetime.now(dt.UTC)
-    assert tokens.touch(row, now) is True
+    assert tokens.touch(row.id, row.last_used_at, now) is True
     # A second worker that loaded the row before the first wrote still sees it empty.
-    stale = ApiToken(id=row.id, last_used_at=None)
-    assert tokens.touch(stale, now) is False
+    assert tokens.touch(row.id, None, now) is False
 
 
 def test_deleting_a_school_deletes_its_tokens(db, client, make_school, make_token):
