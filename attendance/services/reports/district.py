@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import undefer
 
 from ... import clock, presence
@@ -31,7 +29,6 @@ from ...extensions import db
 from ...models import (
     CHUNK_DONE,
     REPORT_FINISHED,
-    REPORT_QUEUED,
     REPORT_RUNNING,
     DaySummary,
     DayVersion,
@@ -43,7 +40,7 @@ from ..district import all_schools, decide
 from . import Settings, rules_for
 from .district_doc import district_document
 from .encoding import FORMAT, columns, encode, facts, is_current
-from .requesting import Requested, _in_flight, validate_range
+from .requesting import Requested, share_or_create, validate_range
 
 KEY = "district"
 
@@ -80,46 +77,11 @@ def request_district_report(
     inputs = fingerprint(schools, start, end)
     past = end < min((presence.local_today(now, s.timezone) for s in schools), default=end)
     fp = inputs if past else None
-    if fp is not None:
-        done = db.session.scalar(
-            select(Report)
-            .where(
-                Report.school_id.is_(None),
-                Report.start == start,
-                Report.end == end,
-                Report.granularity == granularity,
-                Report.fingerprint == fp,
-                Report.status == REPORT_FINISHED,
-            )
-            .order_by(Report.created_at.desc())
-            .limit(1)
-        )
-        if done is not None:
-            return Requested(done, done.id, False)
     key = f"{KEY}:{start}:{end}:{granularity}:{inputs}"
-    existing = _in_flight(key, now, settings.deadline)
-    if existing is not None:
-        return Requested(existing, existing.id, False)
-    report = Report(
-        id=uuid.uuid4().hex,
-        school_id=None,
-        start=start,
-        end=end,
-        granularity=granularity,
-        now=now,
-        status=REPORT_QUEUED,
-        inflight_key=key,
-        fingerprint=fp,
+    report, created = share_or_create(
+        None, start, end, granularity, fp, key, now, settings.deadline
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(report)
-    except IntegrityError:
-        existing = _in_flight(key, now, settings.deadline)
-        if existing is None:
-            raise
-        return Requested(existing, existing.id, False)
-    return Requested(report, report.id, True)
+    return Requested(report, report.id, created)
 
 
 def plan(report: Report) -> list[dt.date]:

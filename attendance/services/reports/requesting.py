@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -177,11 +178,30 @@ def create_report(
     # The group and users are hashed into it: the key keeps its length (at most 120).
     inputs = fingerprint(school, start, end, group, users)
     fp = inputs if end < today else None
+    key = f"{school.id}:{start}:{end}:{granularity}:{inputs}"
+    return share_or_create(
+        school.id, start, end, granularity, fp, key, now, deadline, group=group, with_users=users
+    )
+
+
+def share_or_create(
+    school_id: int | None,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    fp: str | None,
+    key: str,
+    now: dt.datetime,
+    deadline: int,
+    **columns: Any,
+) -> tuple[Report, bool]:
+    """The finished report of these inputs (`fp`, past ranges only), else the one in flight
+    under `key`, else a new queued one (True); a school's or, with no school, a district's."""
     if fp is not None:
         done = db.session.scalar(
             select(Report)
             .where(
-                Report.school_id == school.id,
+                Report.school_id.is_(None) if school_id is None else Report.school_id == school_id,
                 Report.start == start,
                 Report.end == end,
                 Report.granularity == granularity,
@@ -193,13 +213,12 @@ def create_report(
         )
         if done is not None:
             return done, False
-    key = f"{school.id}:{start}:{end}:{granularity}:{inputs}"
     existing = _in_flight(key, now, deadline)
     if existing is not None:
         return existing, False
     report = Report(
         id=uuid.uuid4().hex,
-        school_id=school.id,
+        school_id=school_id,
         start=start,
         end=end,
         granularity=granularity,
@@ -207,8 +226,7 @@ def create_report(
         status=REPORT_QUEUED,
         inflight_key=key,
         fingerprint=fp,
-        group=group,
-        with_users=users,
+        **columns,
     )
     try:
         with db.session.begin_nested():
