@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import IO
@@ -29,7 +28,7 @@ def _school(school_id: int) -> School:
 
 def _print(report: Report, verbose: bool) -> None:
     """Each row that is not unchanged (every row with `verbose`), then the counts."""
-    for row in report.rows:
+    for row in report.rows():
         if row.status == UNCHANGED and not verbose:
             continue
         where = f"line {row.line}" if row.line is not None else "not in the file"
@@ -80,16 +79,19 @@ def import_command(
             raise click.ClickException(
                 "the pupils changed during the import; nothing was imported: run it again"
             ) from None
-    invalid = report.counts[INVALID]
-    refused = all_or_nothing and invalid > 0
-    if dry_run or refused:
-        db.session.rollback()
-    else:
-        db.session.commit()
-    if as_json:
-        click.echo(json.dumps({"data": report.to_wire()}, ensure_ascii=False))
-    else:
-        _print(report, verbose)
+    with report:
+        invalid = report.counts[INVALID]
+        refused = all_or_nothing and invalid > 0
+        if dry_run or refused:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        if as_json:  # on one line, written as the rows are read back
+            for piece in report.answer():
+                click.echo(piece, nl=False)
+            click.echo()
+        else:
+            _print(report, verbose)
     if refused:
         click.echo(f"roster: {invalid} invalid row(s): nothing was imported", err=True)
     if invalid:

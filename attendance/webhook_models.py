@@ -56,6 +56,9 @@ class Webhook(Model):
     failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Set after WEBHOOK_DISABLE_AFTER of failures: no new events, no more tries.
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Since when it takes events: its creation, or the success that enabled it again. The
+    # fever sweep delivers no reading received before (nor while it was disabled).
+    enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
     @property
     def enabled(self) -> bool:

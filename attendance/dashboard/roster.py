@@ -9,6 +9,7 @@ preview is shown instead.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import time
@@ -92,14 +93,19 @@ def _plan(school: School, path: Path, archive: bool, dry_run: bool) -> roster.Re
 
 def _page(school: School, status: int = 200, **context: Any) -> Any:
     report: roster.Report | None = context.get("report")
-    shown = [r for r in report.rows if r.status != outcomes.UNCHANGED] if report else []
+    shown: list[outcomes.RowResult] = []
+    hidden = 0
+    if report is not None:  # the first SHOWN_ROWS rows that are not unchanged
+        listed = (r for r in report.rows() if r.status != outcomes.UNCHANGED)
+        shown = list(itertools.islice(listed, SHOWN_ROWS))
+        hidden = sum(report.counts.values()) - report.counts[outcomes.UNCHANGED] - len(shown)
     return render_template(
         "dashboard/roster.html",
         school=school,
         today=school_today(school),
         rng=None,
-        shown=shown[:SHOWN_ROWS],
-        hidden=max(0, len(shown) - SHOWN_ROWS),
+        shown=shown,
+        hidden=hidden,
         **context,
     ), status
 
@@ -151,7 +157,8 @@ def roster_preview(school_id: int) -> Any:
         return _page(school, 422, error=f"The file {error}. Nothing was imported.")
     db.session.rollback()
     session[SESSION_KEY] = {"token": token, "school_id": school.id}
-    return _page(school, report=report, token=token, archive=archive, filename=upload.filename)
+    with report:
+        return _page(school, report=report, token=token, archive=archive, filename=upload.filename)
 
 
 @bp.post("/schools/<int:school_id>/roster/confirm")
@@ -170,13 +177,14 @@ def roster_confirm(school_id: int) -> Any:
         db.session.rollback()
         flash("The file could not be imported: upload it again.", "error")
         return redirect(url_for("dashboard.roster_page", school_id=school.id))
-    if report.digest != request.form.get("digest"):
-        db.session.rollback()  # its rows are what a new preview would show
-        token = path.stem
-        return _page(school, 409, report=report, token=token, archive=archive, error=CHANGED)
+    with report:
+        if report.digest != request.form.get("digest"):
+            db.session.rollback()  # its rows are what a new preview would show
+            token = path.stem
+            return _page(school, 409, report=report, token=token, archive=archive, error=CHANGED)
+        counts = ", ".join(f"{report.counts[s]} {s}" for s in outcomes.STATUSES)
     db.session.commit()
     path.unlink(missing_ok=True)
     session.pop(SESSION_KEY, None)
-    counts = ", ".join(f"{report.counts[s]} {s}" for s in outcomes.STATUSES)
     flash(f"Roster imported: {counts}.", "ok")
     return redirect(url_for("dashboard.roster_page", school_id=school.id))

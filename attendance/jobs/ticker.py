@@ -1,4 +1,5 @@
-"""The embedded thread without Redis: runs the webhook tick every WEBHOOK_TICK_INTERVAL."""
+"""The embedded thread without Redis: runs the webhook steps (the tick, the fever sweep)
+every WEBHOOK_TICK_INTERVAL, as a worker's reaper does."""
 
 from __future__ import annotations
 
@@ -26,18 +27,20 @@ class Ticker:
 
 def start_ticker(app: Flask) -> Ticker:
     """Start the thread (a daemon: it also dies with the process)."""
-    from .webhooks import tick
+    from .webhooks import periodic_steps
 
     stopping = threading.Event()
     interval = float(app.config["WEBHOOK_TICK_INTERVAL"])
+    steps = periodic_steps()
 
     def run() -> None:
         while not stopping.wait(interval):
-            try:
-                with app.app_context():
-                    tick()
-            except Exception:
-                log.exception("webhook tick failed; trying again in %ss", interval)
+            for step in steps:  # each on its own: a failing one must not stop the other
+                try:
+                    with app.app_context():
+                        step()
+                except Exception:
+                    log.exception("webhook %s failed; trying again in %ss", step.__name__, interval)
 
     thread = threading.Thread(target=run, name="webhook-ticker", daemon=True)
     thread.start()

@@ -1,14 +1,16 @@
-"""The webhook jobs: deliver one delivery, close one school's day, and the periodic tick.
+"""The webhook jobs: deliver one delivery, close one school's day, and the periodic steps.
 
 Each takes ids, calls attendance/services/webhooks, commits, then queues what comes next.
-The rows are the record: a job lost with Redis is found again by the tick, which every
-worker's reaper thread runs (and, without Redis, the embedded thread of `flask serve`).
+The rows are the record: a job lost with Redis is found again by the tick, and a fever
+whose deliveries were never recorded by the fever sweep; every worker's reaper thread
+runs both (and, without Redis, the embedded thread of `flask serve`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from flask import current_app
 
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 # Seconds past its due time before the tick takes a delivery its own scheduled job should
 # have sent (with Redis; without it the tick is what sends them).
 LATE_GRACE = 60.0
+# Seconds between two fever sweeps of a process: each reads a day of readings at the
+# subscribed schools, more than each tick should.
+FEVER_SWEEP_EVERY = 60.0
 
 
 def _settings() -> Settings:
@@ -159,6 +164,42 @@ def tick() -> None:
             queue.enqueue(*calls)
     finally:
         db.session.remove()
+
+
+def catch_up_fevers() -> None:
+    """The fever sweep: record and send the fever deliveries a check-in left unrecorded
+    (its process died, or the database failed, between its commit and theirs). Safe in
+    any number of workers at once, and beside the check-in path (one delivery per key)."""
+    try:
+        ids = events.missed_fevers(clock.now())
+        db.session.commit()
+        if ids:
+            log.warning("fever sweep: %d delivery(ies) the check-ins did not record", len(ids))
+        send_soon(ids)
+    finally:
+        db.session.remove()
+
+
+class Every:
+    """A periodic step run at most once every `seconds` by a loop that turns more often."""
+
+    def __init__(self, seconds: float, step: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self.step = step
+        self.__name__ = step.__name__
+        self._last: float | None = None
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return
+        self._last = now
+        self.step()
+
+
+def periodic_steps() -> list[Callable[[], None]]:
+    """The webhook steps of a periodic loop (a worker's reaper, or the embedded thread)."""
+    return [tick, Every(FEVER_SWEEP_EVERY, catch_up_fevers)]
 
 
 def fevers_recorded(attendance_ids: Sequence[int], school_ids: Sequence[int]) -> None:

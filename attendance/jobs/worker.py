@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -54,11 +55,12 @@ class AttendanceWorker(SimpleWorker):
     def _reap_forever(self) -> None:
         from ..services.overview import refresh_if_due
         from .reports import reap
-        from .webhooks import tick
+        from .webhooks import periodic_steps
 
+        steps: list[Callable[[], Any]] = [reap, *periodic_steps(), refresh_if_due]
         while not self._stop_reaper.wait(self.reaper_interval):
             # Each pass on its own: a failing one must not stop the others.
-            for step in (reap, tick, refresh_if_due):
+            for step in steps:
                 try:
                     with self.app.app_context():
                         step()

@@ -167,6 +167,22 @@ def test_archive_missing_archives_the_pupils_left_out(client, db, make_school, m
     assert "archived" in by_line(again)[2]["errors"]["external_id"][0]
 
 
+def test_archive_missing_reads_the_school_a_page_at_a_time(client, db, make_school, monkeypatch):
+    from attendance.services import roster
+
+    monkeypatch.setattr(roster, "CHUNK_ROWS", 2)
+    school = make_school()
+    post(client, school.id, HEADER + "".join(f"P{n},Pupil {n},,,\n" for n in range(7)))
+    body = HEADER + "P3,Pupil 3,,,\nP5,,,2026-13-01,\n"  # P5's row is invalid: still named
+    dry = post(client, school.id, body, "?archive_missing=true&dry_run=true").json["data"]
+    real = post(client, school.id, body, "?archive_missing=true").json["data"]
+    assert dry["rows"][2:] == real["rows"][2:]
+    archived = [(r["external_id"], r["status"]) for r in real["rows"][2:]]
+    assert archived == [(f"P{n}", "archived") for n in (0, 1, 2, 4, 6)]
+    kept = [u.external_id for u in pupils(db, school.id) if u.deleted_at is None]
+    assert kept == ["P3", "P5"]
+
+
 def test_all_or_nothing_imports_nothing_when_a_row_is_invalid(client, db, make_school):
     school = make_school()
     body = HEADER + "P1,Ada,,,\nP2,,,,\n"

@@ -102,6 +102,17 @@ def test_archive_missing_is_previewed_and_applied(client, db, page, make_user):
     assert gone.deleted_at is not None
 
 
+def test_a_long_preview_lists_its_first_rows_and_counts_the_rest(db, page, monkeypatch):
+    from attendance.dashboard import roster as roster_page
+
+    monkeypatch.setattr(roster_page, "SHOWN_ROWS", 2)
+    school, url, upload = page
+    html = upload(HEADER + "".join(f"P{n},Pupil {n},,,\n" for n in range(5))).get_data(as_text=True)
+    assert 'data-status="created">5<' in html
+    assert html.count('class="roster-created"') == 2
+    assert "and 3 more rows (the counts above are complete)" in html
+
+
 def test_an_unreadable_file_is_shown_not_imported(client, db, page):
     school, url, upload = page
     resp = upload("name,group\nAda,5B\n")

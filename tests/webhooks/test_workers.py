@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -112,3 +113,35 @@ def test_500_then_200_through_rq_scheduler(
         verify(hook["secret"], r.headers, r.body)
     row = db.session.scalars(select(WebhookDelivery)).one()
     assert (row.attempts, row.last_status_code) == (2, 200)
+
+
+def test_two_workers_sweep_a_lost_fever_once(
+    app_config, db, client, make_user, subscribe, start_workers, monkeypatch
+):
+    from attendance.api import attendances as attendances_api
+    from attendance.models import Attendance
+    from attendance.webhook_models import Webhook
+
+    user = make_user()
+    # The check-in's process dies between its commit and the recording of its deliveries.
+    monkeypatch.setattr(attendances_api, "fevers_recorded", lambda *args: None)
+    with running_receiver() as receiver:
+        hook = subscribe(receiver.url, ["attendance.fever"], user.school_id)
+        answer = client.post("/api/attendances", json=event_body(user, temperature=39.4))
+        assert answer.status_code == 201
+        # Two minutes ago (past the minute the sweep leaves to the check-in path), to a
+        # subscription of ten minutes ago.
+        reading = db.session.get(Attendance, answer.json["data"]["id"])
+        reading.timestamp -= dt.timedelta(minutes=2)
+        reading.received_at -= dt.timedelta(minutes=2)
+        webhook = db.session.get(Webhook, hook["id"])
+        webhook.created_at -= dt.timedelta(minutes=10)
+        webhook.enabled_at -= dt.timedelta(minutes=10)
+        db.session.commit()
+        start_workers(2, **worker_config(app_config))
+        [got] = receiver.wait_for(1, seconds=90)
+        time.sleep(3)  # more passes of both workers' loops: nothing more
+        assert len(receiver.received) == 1
+    payload = verify(hook["secret"], got.headers, got.body)
+    assert payload["data"]["attendance_id"] == answer.json["data"]["id"]
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1

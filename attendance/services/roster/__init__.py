@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ... import clock
@@ -67,17 +68,21 @@ def run(
     to roll back.
     """
     now = now or clock.now()
-    columns, rows = read_rows(stream, on_bytes)
-    planner = Planner(school, columns, may_act_for, now)
     report = Report(dry_run=options.dry_run)
-    for chunk in _chunks(rows):
-        planned = planner.plan(chunk)
-        for result, _ in planned:
-            report.add(result)
-        if not options.dry_run:
-            apply([action for _, action in planned if action is not None], now)
-    if options.archive_missing:
-        _archive_missing(school, planner.seen_external_ids, report, options.dry_run, now)
+    try:
+        columns, rows = read_rows(stream, on_bytes)
+        planner = Planner(school, columns, may_act_for, now)
+        for chunk in _chunks(rows):
+            planned = planner.plan(chunk)
+            for result, _ in planned:
+                report.add(result)
+            if not options.dry_run:
+                apply([action for _, action in planned if action is not None], now)
+        if options.archive_missing:
+            _archive_missing(school, planner.seen, report, options.dry_run, now)
+    except BaseException:
+        report.close()
+        raise
     return report
 
 
@@ -87,23 +92,29 @@ def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
 
 
 def _archive_missing(
-    school: School, seen: set[str], report: Report, dry_run: bool, now: dt.datetime
+    school: School, seen: Callable[[str], bool], report: Report, dry_run: bool, now: dt.datetime
 ) -> None:
     """Archive the school's listed pupils whose external_id the file does not have.
 
-    Pupils without an external_id are left alone: a roster cannot name them.
+    Pupils without an external_id are left alone: a roster cannot name them. The pupils
+    are read a page at a time (by external_id, unique within a school), and only those
+    to archive are loaded whole.
     """
-    query = (
-        users.listed_users(now=now)
-        .where(User.school_id == school.id, User.external_id.is_not(None))
-        .order_by(User.external_id, User.id)
+    listed = users.listed_users(now=now).where(
+        User.school_id == school.id, User.external_id.is_not(None)
     )
-    for user in db.session.scalars(query).all():
-        if user.external_id in seen:
-            continue
-        report.add(RowResult(None, user.external_id, ARCHIVED))
-        if not dry_run:
-            users.archive_user(user, now)
+    page_query = listed.with_only_columns(User.id, User.external_id).order_by(User.external_id)
+    page = db.session.execute(page_query.limit(CHUNK_ROWS)).all()
+    while page:
+        missing = [(row.id, row.external_id) for row in page if not seen(row.external_id)]
+        for _, external_id in missing:
+            report.add(RowResult(None, external_id, ARCHIVED))
+        if not dry_run and missing:
+            query = select(User).where(User.id.in_([user_id for user_id, _ in missing]))
+            for user in db.session.scalars(query.order_by(User.external_id)):
+                users.archive_user(user, now)
+        after = page_query.where(User.external_id > page[-1].external_id)
+        page = db.session.execute(after.limit(CHUNK_ROWS)).all()
 
 
 def export_rows(school: School, now: dt.datetime | None = None) -> Iterator[list[str]]:

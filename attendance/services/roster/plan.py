@@ -110,12 +110,18 @@ class Planner:
     columns: list[str]
     may_act_for: Callable[[int], bool]
     now: dt.datetime
+    # What earlier rows did, kept for the whole file (100 to 200 bytes a row, the only
+    # memory an import keeps per row): every external_id named, and, by school, the
+    # external_ids claimed, each with the line that claimed it.
     seen_external_ids: set[str] = field(default_factory=set)
-    _claimed: dict[tuple[int, str], int] = field(default_factory=dict)
-    _claimed_users: dict[int, int] = field(default_factory=dict)
+    _claimed: dict[int, dict[str, int]] = field(default_factory=dict)
     _schools: dict[str, School | str] = field(default_factory=dict)
     _today: dict[int, dt.date] = field(default_factory=dict)
     _loader: FieldLoader = field(default_factory=FieldLoader)
+
+    def seen(self, external_id: str) -> bool:
+        """Whether a row of the file so far (valid or not) names this external_id."""
+        return external_id in self.seen_external_ids
 
     def plan(self, rows: list[Row]) -> list[tuple[RowResult, Action | None]]:
         """Each row's outcome and, for a creation or change, what to do."""
@@ -226,15 +232,16 @@ class Planner:
         user = found.get((school.id, external_id))
         if user is None and school.id != self.anchor.id:
             user = found.get((self.anchor.id, external_id))  # moving to `school`
-        first = self._claimed.get((school.id, external_id))
-        if first is None and user is not None:
-            first = self._claimed_users.get(user.id)
+        # A stored pupil is known by its (school, external_id): a row moving them claims
+        # that key as well as the one of the school they move to.
+        keys = {school.id} if user is None else {school.id, user.school_id}
+        earlier = [self._claimed.get(key, {}).get(external_id) for key in keys]
+        first = min((line for line in earlier if line is not None), default=None)
         if first is not None:
             twice = {EXTERNAL_ID: [TWICE.format(line=first)]}
             return RowResult(row.line, external_id, INVALID, errors=twice), None
-        self._claimed[(school.id, external_id)] = row.line
-        if user is not None:
-            self._claimed_users[user.id] = row.line
+        for key in keys:
+            self._claimed.setdefault(key, {})[external_id] = row.line
         if user is None:
             return self._create(row, school, data)
         if user.archived:

@@ -107,7 +107,9 @@ def record(delivery_id: str, answer: sending.Answer, settings: Settings) -> floa
         delivery.status = DELIVERY_DELIVERED
         delivery.next_attempt_at = None
         webhook.failing_since = None
-        webhook.disabled_at = None  # a success (a redelivery by hand) enables it again
+        if webhook.disabled_at is not None:  # a success (a redelivery by hand) enables it again
+            webhook.disabled_at = None
+            webhook.enabled_at = now
         db.session.flush()
         return None
     if webhook.failing_since is None:

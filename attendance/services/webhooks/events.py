@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import Select, String, cast, exists, literal, or_, select
 
 from ... import clock
 from ...extensions import db
 from ...models import Attendance, School, User
 from ...presence import is_fever
 from ...webhook_models import DELIVERY_PENDING, FEVER, Webhook, WebhookDelivery
+
+# The key of a reading's fever event: "fever:<attendance id>".
+FEVER_KEY = "fever:"
+# The fever sweep (missed_fevers): the readings it looks at, and how long it leaves a new
+# one to the check-in path; at most SWEEP_BATCH readings a subscription each time.
+SWEEP_WINDOW = dt.timedelta(hours=24)
+SWEEP_SETTLE = dt.timedelta(minutes=1)
+SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -61,14 +69,17 @@ def body(event: Event, at: dt.datetime) -> str:
     return orjson.dumps({"type": event.type, "timestamp": stamp, "data": event.data}).decode()
 
 
-def record(events: Sequence[Event]) -> list[str]:
+def record(events: Sequence[Event], webhook_ids: Collection[int] | None = None) -> list[str]:
     """Store a delivery for each subscription that wants each event; the new delivery ids.
 
     An event already recorded for a subscription (the same key) is left as it is.
+    `webhook_ids`: for these subscriptions only (the fever sweep's).
     """
     if not events:
         return []
     subs = subscribers({e.school_id for e in events}, sorted({e.type for e in events}))
+    if webhook_ids is not None:
+        subs = [sub for sub in subs if sub[0] in webhook_ids]
     now = clock.now()
     rows = [
         {
@@ -123,7 +134,7 @@ def fever_events(attendance_ids: Sequence[int]) -> list[Event]:
         Event(
             FEVER,
             a.school_id,
-            f"fever:{a.id}",
+            FEVER_KEY + str(a.id),
             {
                 "attendance_id": a.id,
                 "school_id": a.school_id,
@@ -144,3 +155,71 @@ def fever_events(attendance_ids: Sequence[int]) -> list[Event]:
 def wants_fevers(school_ids: Iterable[int]) -> bool:
     """True when an enabled subscription wants the fevers of one of these schools."""
     return bool(subscribers(school_ids, [FEVER]))
+
+
+def missed_fevers(now: dt.datetime) -> list[str]:
+    """The fever sweep: record the fever deliveries the check-in path left out; their ids.
+
+    A check-in commits its reading, then records its fever's deliveries: a process that
+    dies in between (or a database that fails then) leaves a fever without a delivery.
+    This finds, for each enabled subscription that wants fevers, the fever readings of
+    its schools timestamped and received within SWEEP_WINDOW, received at least
+    SWEEP_SETTLE ago (the check-in path's own turn) and since the subscription takes
+    events (`enabled_at`), that have no delivery of theirs, and records one. The
+    deliveries' unique (subscription, event key) makes it idempotent, beside the
+    check-in path or another sweep. A reading timestamped before the window (a device's
+    late sync) is left to the check-in path: the index read is by school and timestamp.
+    """
+    since, settled = now - SWEEP_WINDOW, now - SWEEP_SETTLE
+    subs = db.session.execute(
+        select(Webhook.id, Webhook.school_id, Webhook.event_types, Webhook.enabled_at)
+        .where(Webhook.disabled_at.is_(None))
+        .order_by(Webhook.id)
+    ).all()
+    every_school: list[int] | None = None
+    new: list[str] = []
+    for webhook_id, school_id, types, enabled_at in subs:
+        if FEVER not in types or enabled_at >= settled:
+            continue
+        if school_id is None and every_school is None:
+            every_school = list(db.session.scalars(select(School.id).order_by(School.id)))
+        schools = [school_id] if school_id is not None else every_school or []
+        received_from = max(since, enabled_at)
+        missed = list(
+            db.session.scalars(_missed(webhook_id, schools, since, received_from, settled))
+        )
+        if missed:
+            new += record(fever_events(missed), webhook_ids={webhook_id})
+    return new
+
+
+def _missed(
+    webhook_id: int,
+    school_ids: list[int],
+    since: dt.datetime,
+    received_from: dt.datetime,
+    settled: dt.datetime,
+) -> Select[Any]:
+    """The ids of the fever readings of these schools without a delivery for this webhook.
+
+    Read through the index on (school_id, timestamp); each candidate's delivery is looked
+    up in the unique index on (webhook_id, event_key).
+    """
+    key = literal(FEVER_KEY, String) + cast(Attendance.id, String)
+    delivered = exists().where(
+        WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.event_key == key
+    )
+    return (
+        select(Attendance.id)
+        .join(School, School.id == Attendance.school_id)
+        .where(
+            Attendance.school_id.in_(school_ids),
+            Attendance.timestamp >= since,
+            Attendance.received_at >= received_from,
+            Attendance.received_at < settled,
+            is_fever(Attendance.temperature, School.fever_threshold),  # type: ignore[arg-type]
+            ~delivered,
+        )
+        .order_by(Attendance.id)
+        .limit(SWEEP_BATCH)
+    )

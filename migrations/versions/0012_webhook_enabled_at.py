@@ -1,0 +1,33 @@
+"""webhooks: since when a subscription takes events (its creation, or its enabling again)
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-29 22:30:00
+
+The fever sweep delivers the fevers a subscription missed, but none received before it
+took events: before it was made, or while it was disabled. Existing subscriptions take
+events since their creation.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE webhooks SET enabled_at = created_at")
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.alter_column(
+            "enabled_at", existing_type=sa.DateTime(timezone=True), nullable=False
+        )
+
+
+def downgrade():
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.drop_column("enabled_at")
