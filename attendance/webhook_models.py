@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db_types import UTCDateTime, now_default, one_of
@@ -94,6 +105,9 @@ class WebhookDelivery(Model):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # While sending: past it, the worker is taken for lost and the try is made again.
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Sent again by hand and not tried since: tried even when its subscription is disabled
+    # (a success enables the subscription again).
+    by_hand: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
     webhook: Mapped[Webhook] = relationship()

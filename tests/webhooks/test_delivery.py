@@ -242,3 +242,65 @@ def test_a_try_lost_with_its_worker_is_made_again_with_the_same_id(
     db.session.expire_all()
     assert db.session.get(WebhookDelivery, row.id).status == "delivered"
     assert hook["id"] == row.webhook_id
+
+
+def test_a_redelivery_by_hand_is_tried_when_disabled_and_a_success_enables_again(
+    client, make_user, subscribe, frozen, db
+):
+    clock = frozen(NOW)
+    user = make_user()
+    with running_receiver(default=500) as receiver:
+        hook = subscribe(receiver.url, ["attendance.fever"], user.school_id)
+        client.post("/api/attendances", json=event_body(user, temperature=38.5))
+        receiver.wait_for(1)
+        # Three days of failures have disabled it (as the test above reaches).
+        webhook = db.session.get(Webhook, hook["id"])
+        webhook.failing_since, webhook.disabled_at = NOW, NOW + dt.timedelta(days=3)
+        db.session.commit()
+        clock.at = NOW + dt.timedelta(days=3, hours=1)
+        [row] = client.get(f"/api/webhooks/{hook['id']}/deliveries").json["data"]
+        redeliver = f"/api/webhooks/{hook['id']}/deliveries/{row['id']}/redeliver"
+        # The receiver still fails: the one try by hand is made, and that is all.
+        assert client.post(redeliver).status_code == 202
+        receiver.wait_for(2)
+    db.session.expire_all()
+    [row] = client.get(f"/api/webhooks/{hook['id']}/deliveries").json["data"]
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 2, 500)
+    assert client.get("/api/webhooks").json["data"][0]["enabled"] is False
+    assert db.session.get(WebhookDelivery, row["id"]).by_hand is False
+    # Mended: a try by hand gets through, and the subscription is enabled again.
+    with running_receiver(default=200) as receiver:
+        db.session.get(Webhook, hook["id"]).url = receiver.url
+        db.session.commit()
+        assert client.post(redeliver).status_code == 202
+        [got] = receiver.wait_for(1)
+        assert got.headers["webhook-id"] == row["id"]
+        db.session.expire_all()
+        [row] = client.get(f"/api/webhooks/{hook['id']}/deliveries").json["data"]
+        assert (row["status"], row["attempts"]) == ("delivered", 3)
+        listed = client.get("/api/webhooks").json["data"][0]
+        assert listed["enabled"] is True and listed["disabled_at"] is None
+        # New events are delivered again.
+        client.post("/api/attendances", json=event_body(user, temperature=38.9))
+        assert len(receiver.wait_for(2)) == 2
+
+
+def test_a_disabled_subscriptions_delivery_is_not_tried_unless_sent_by_hand(
+    app, client, make_user, subscribe, frozen, db
+):
+    clock = frozen(NOW)
+    user = make_user()
+    with running_receiver(default=500) as receiver:
+        hook = subscribe(receiver.url, ["attendance.fever"], user.school_id)
+        client.post("/api/attendances", json=event_body(user, temperature=38.5))
+        receiver.wait_for(1)
+        db.session.get(Webhook, hook["id"]).disabled_at = NOW
+        db.session.commit()
+        # Its next try falls due: not made for a disabled subscription.
+        clock.at = NOW + dt.timedelta(minutes=5)
+        with app.app_context():
+            tick()
+        assert len(receiver.received) == 1
+    db.session.expire_all()
+    [row] = client.get(f"/api/webhooks/{hook['id']}/deliveries").json["data"]
+    assert (row["status"], row["attempts"]) == ("failed", 1)

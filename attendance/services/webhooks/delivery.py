@@ -50,7 +50,8 @@ class Claimed:
 
 
 def claim(delivery_id: str, settings: Settings) -> Claimed | None:
-    """Take a pending, due delivery of an enabled subscription (None: not ours to send)."""
+    """Take a pending, due delivery of an enabled subscription, or one sent again by hand
+    (None: not ours to send)."""
     now = clock.now()
     taken = db.session.execute(
         update(WebhookDelivery)
@@ -63,12 +64,12 @@ def claim(delivery_id: str, settings: Settings) -> Claimed | None:
             status=DELIVERY_SENDING,
             lease_until=now + dt.timedelta(seconds=settings.timeout * 2 + LEASE_SLACK),
         )
-        .returning(WebhookDelivery.webhook_id, WebhookDelivery.body)
+        .returning(WebhookDelivery.webhook_id, WebhookDelivery.body, WebhookDelivery.by_hand)
     ).first()
     if taken is None:
         return None
     webhook = db.session.get(Webhook, taken.webhook_id)
-    if webhook is None or webhook.disabled_at is not None:
+    if webhook is None or (webhook.disabled_at is not None and not taken.by_hand):
         _give_up(delivery_id, "the subscription is disabled")
         return None
     return Claimed(delivery_id, webhook.url, webhook.secret_encrypted, taken.body)
@@ -103,11 +104,12 @@ def record(delivery_id: str, answer: sending.Answer, settings: Settings) -> floa
     delivery.last_status_code = answer.status
     delivery.last_error = answer.error
     delivery.lease_until = None
+    delivery.by_hand = False
     if answer.ok:
         delivery.status = DELIVERY_DELIVERED
         delivery.next_attempt_at = None
         webhook.failing_since = None
-        if webhook.disabled_at is not None:  # a success (a redelivery by hand) enables it again
+        if webhook.disabled_at is not None:  # a redelivery by hand got through: enabled again
             webhook.disabled_at = None
             webhook.enabled_at = now
         db.session.flush()
@@ -120,6 +122,7 @@ def record(delivery_id: str, answer: sending.Answer, settings: Settings) -> floa
             log.warning(
                 "webhook %s disabled after failing since %s", webhook.id, webhook.failing_since
             )
+    # A disabled subscription's delivery sent by hand has had its one try.
     if webhook.disabled_at is not None or delivery.attempts >= settings.max_attempts:
         delivery.status = DELIVERY_FAILED
         delivery.next_attempt_at = None
@@ -141,7 +144,10 @@ def _give_up(delivery_id: str, reason: str) -> None:
 
 
 def redeliver(delivery: WebhookDelivery) -> None:
-    """Try a delivery again now (by hand), whatever its state; its tries count on."""
+    """Try a delivery again now (by hand), whatever its state or its subscription's; its
+    tries count on. A disabled subscription's delivery gets that one try, and a success
+    enables the subscription again."""
+    delivery.by_hand = True
     delivery.status = DELIVERY_PENDING
     delivery.next_attempt_at = clock.now()
     delivery.lease_until = None
