@@ -9,8 +9,19 @@ from alembic.migration import MigrationContext
 
 
 def test_models_match_migrations(db):
+    from attendance.services.partitions import partition_names
+
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        # The monthly partitions of attendances are tables the models do not name: the
+        # model describes their parent (as `flask db migrate` sees it, migrations/env.py).
+        partitions = partition_names(conn)
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, kind, _: not (kind == "table" and name in partitions)
+            },
+        )
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 

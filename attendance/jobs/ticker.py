@@ -1,4 +1,5 @@
-"""The embedded thread without Redis: runs the webhook tick every WEBHOOK_TICK_INTERVAL."""
+"""The embedded thread without Redis: runs the webhook tick every WEBHOOK_TICK_INTERVAL,
+and the partitions' periodic step when it is due (as the workers' reaper threads do)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Ticker:
 
 def start_ticker(app: Flask) -> Ticker:
     """Start the thread (a daemon: it also dies with the process)."""
+    from .partitions import ensure_if_due
     from .webhooks import tick
 
     stopping = threading.Event()
@@ -33,11 +35,13 @@ def start_ticker(app: Flask) -> Ticker:
 
     def run() -> None:
         while not stopping.wait(interval):
-            try:
-                with app.app_context():
-                    tick()
-            except Exception:
-                log.exception("webhook tick failed; trying again in %ss", interval)
+            # Each step on its own: a failing one must not stop the other.
+            for step in (tick, ensure_if_due):
+                try:
+                    with app.app_context():
+                        step()
+                except Exception:
+                    log.exception("%s failed; trying again in %ss", step.__name__, interval)
 
     thread = threading.Thread(target=run, name="webhook-ticker", daemon=True)
     thread.start()

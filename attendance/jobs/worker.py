@@ -53,12 +53,13 @@ class AttendanceWorker(SimpleWorker):
 
     def _reap_forever(self) -> None:
         from ..services.overview import refresh_if_due
+        from .partitions import ensure_if_due
         from .reports import reap
         from .webhooks import tick
 
         while not self._stop_reaper.wait(self.reaper_interval):
             # Each pass on its own: a failing one must not stop the others.
-            for step in (reap, tick, refresh_if_due):
+            for step in (reap, tick, refresh_if_due, ensure_if_due):
                 try:
                     with self.app.app_context():
                         step()
