@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from attendance import clock
-from attendance.models import Attendance, DayVersion
+from attendance.models import Attendance, AttendanceKey, DayVersion
 from tests.conftest import event_body as body
 
 
@@ -308,3 +308,16 @@ def test_bodies_only_the_standard_parser_takes_are_validated_not_refused(client,
     assert 400 < resp.status_code < 500, resp.get_data(as_text=True)
     if field:
         assert field in resp.get_data(as_text=True)
+
+
+def test_deleting_an_event_frees_its_key(client, make_user, db):
+    """A retry after a delete stores the event again, as before the keys had a table."""
+    user = make_user()
+    sent = body(user, client_event_id="again")
+    first = client.post("/api/attendances", json=sent).json["data"]["id"]
+    assert client.delete(f"/api/attendances/{first}").status_code == 204
+    assert db.session.scalar(select(AttendanceKey)) is None
+    second = client.post("/api/attendances", json=sent)
+    assert second.status_code == 201 and second.json["data"]["id"] != first
+    key = db.session.scalar(select(AttendanceKey))
+    assert (key.attendance_id, key.idempotency_key) == (second.json["data"]["id"], "again")
