@@ -99,7 +99,10 @@ def partition_names(connection: Connection) -> set[str]:
 
 
 def partitions(connection: Connection, count_default: bool = False) -> list[Partition]:
-    """Every partition of `attendances`, the default last; `count_default` counts its rows."""
+    """Every partition of `attendances`, the default last; `count_default` counts its rows.
+    None where it is not partitioned."""
+    if connection.dialect.name != "postgresql":
+        return []
     connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")  # how the bounds are written
     rows = connection.exec_driver_sql(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint,"
