@@ -22,6 +22,14 @@ life (enrolments, marks, day_end, late_after; tools/bench_year.py): about 1.45 m
 events over 196 school days, by month, cold, without and with `users=true`, against one
 statement for the buckets and one for the per-pupil figures (--year-rounds rounds).
 
+history (`--case history`, not part of the default run): one school of 2,000 pupils with
+school life, first with one school year of events (about 1.4 million), then with three
+(about 4 million: the two years before it loaded into the same school); in both, the cold
+report of one month (`--history-month`) against the month's buckets in one SQL statement,
+in alternating rounds. With the events partitioned by month on PostgreSQL, the report
+reads the month's partitions only, so the three years' report costs what the one year's
+did.
+
 Before timing, a small third school's month is computed once, so every process has
 connected and loaded its code: "cold" means no figures cached, not processes starting.
 The baselines and the service must agree on every figure, or the run fails.
@@ -371,11 +379,108 @@ def year_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bo
     return not wrong
 
 
+def history_rounds(
+    args: argparse.Namespace, url: str, base: str, school: dict
+) -> tuple[list[float], list[float], dict, list[tuple]]:
+    """Rounds of the month's cold report and its bucket baseline, alternating which goes
+    first; returns both times by round, the last document and the baseline's rows."""
+    school_id, start, end = school["id"], school["start"], school["end"]
+    report = (
+        f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}"
+        "&granularity=month&wait=20"
+    )
+    params = {"school": school_id, "start": start, "end": end}
+    cold: list[float] = []
+    baseline: list[float] = []
+    doc: dict = {}
+    rows: list[tuple] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(args.history_rounds):
+            for step in ("report", "baseline") if i % 2 == 0 else ("baseline", "report"):
+                if step == "baseline":
+                    rows, took = timed(conn, bench_year.BUCKETS_SQL, params)
+                    baseline.append(took)
+                    continue
+                forget(conn, school_id)
+                doc, took = finished(report, base)
+                cold.append(took)
+    return cold, baseline, doc, rows
+
+
+def history_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bool:
+    """The cold month report with one school year of events, then with three."""
+    results = {}
+    ok = True
+    for phase in ("1 year", "3 years"):
+        if phase == "3 years":
+            began = time.perf_counter()
+            first, _ = bench_year.year_range(args.school_year - 2)
+            ensure_partitions(url, first)
+            events = 0
+            with psycopg.connect(url) as conn, bench_year.bare(conn, "attendances"):
+                for year in (args.school_year - 2, args.school_year - 1):
+                    y0, y1 = bench_year.year_range(year)
+                    added, _ = bench_year.load_events(
+                        conn, school["id"], y0, y1, args.timezone, args.lunch_rate
+                    )
+                    events += added
+            school["events"] += events
+            print(f"history: loaded {events:,} more events (two school years before) in "
+                  f"{time.perf_counter() - began:.1f}s, indexes and VACUUM ANALYZE "
+                  "included")  # fmt: skip
+        cold, baseline, doc, rows = history_rounds(args, url, base, school)
+        wrong = bench_year.differences("buckets", bench_year.service_buckets(doc), rows)
+        for line in wrong:
+            print(f"MISMATCH ({phase}) {line}", file=sys.stderr)
+        ok = ok and not wrong
+        results[phase] = {"cold": cold, "baseline": baseline, "events": school["events"],
+                          "figures": bench_year.service_buckets(doc)[-1]}  # fmt: skip
+        print(f"history, {phase}: {school['events']:,} events; cold "
+              f"{', '.join(f'{c:.3f}' for c in cold)} s; baseline "
+              f"{', '.join(f'{b:.3f}' for b in baseline)} s")  # fmt: skip
+
+    one, three = results["1 year"], results["3 years"]
+    print()
+    print(f"history: the cold report of {school['start']:%B %Y} for one school of "
+          f"{args.users:,} pupils ({args.timezone}), {args.workers} workers, "
+          f"{args.history_rounds} rounds each; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{'measure (median of the rounds)':<44}{'1 year':>10}{'3 years':>10}{'3y / 1y':>10}")
+    print(f"{'events in the table':<44}{one['events']:>10,}{three['events']:>10,}"
+          f"{three['events'] / one['events']:>10.2f}")  # fmt: skip
+    for label, key in (("baseline: the month in one SQL statement, s", "baseline"),
+                       ("cold month report, HTTP to document, s", "cold")):  # fmt: skip
+        a, b = statistics.median(one[key]), statistics.median(three[key])
+        print(f"{label:<44}{a:>10.3f}{b:>10.3f}{b / a:>10.2f}")
+    ratio = [c / b for c, b in ((statistics.median(r["cold"]), statistics.median(r["baseline"]))
+                                for r in (one, three))]  # fmt: skip
+    print(f"{'cold / baseline':<44}{ratio[0]:>10.2f}{ratio[1]:>10.2f}")
+    for phase, r in results.items():
+        print(f"rounds, {phase}: cold {min(r['cold']):.3f}-{max(r['cold']):.3f} s, "
+              f"baseline {min(r['baseline']):.3f}-{max(r['baseline']):.3f} s")  # fmt: skip
+    same = one["figures"] == three["figures"]
+    print(f"figures (enrolled, presences, absences, chronic): {one['figures'][2:]}; the "
+          f"same with 3 years: {'yes' if same else 'NO'}; equal to the baseline's: "
+          f"{'yes' if ok else 'NO'}")  # fmt: skip
+    return ok and same
+
+
+def ensure_partitions(url: str, first: dt.date) -> None:
+    """`flask partitions ensure --from`: a month of its own for every month loaded."""
+    env = {**os.environ, "DATABASE_URL": url}
+    run([sys.executable, "-m", "flask", "--app", "attendance", "partitions", "ensure",
+         "--from", f"{first:%Y-%m}"], env)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--case", choices=("all", "month", "year"), default="all")
+    parser.add_argument(
+        "--case",
+        choices=("all", "month", "year", "history"),
+        default="all",
+        help="all: month and year; history runs alone",
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--month", default="2026-10", help="a past month, YYYY-MM")
     parser.add_argument(
@@ -400,6 +505,14 @@ def main() -> int:
     )
     parser.add_argument(
         "--year-rounds", type=int, default=3, help="year: rounds of both cold reports and baselines"
+    )
+    parser.add_argument(
+        "--history-month",
+        default="2026-03",
+        help="history: the month reported, YYYY-MM, in the --school-year",
+    )
+    parser.add_argument(
+        "--history-rounds", type=int, default=5, help="history: rounds of report and baseline"
     )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
@@ -431,6 +544,13 @@ def main() -> int:
     )  # fmt: skip
     TOKEN["value"] = minted.stdout.strip().splitlines()[-1]
 
+    # Every month loaded gets its partition before the load (as `flask partitions ensure
+    # --from` does for an operator loading history), not the default partition.
+    firsts = [start] if args.case in ("all", "month") else []
+    if args.case in ("all", "year", "history"):
+        firsts.append(bench_year.year_range(args.school_year)[0])
+    ensure_partitions(url, min(firsts))
+
     cases: dict[str, dict] = {}
     loading = time.perf_counter()
     with psycopg.connect(url) as conn, bench_year.bare(conn, "attendances"):
@@ -456,6 +576,19 @@ def main() -> int:
                   f"{args.users:,} pupils in {took:.1f}s")  # fmt: skip
             cases["year"] = {"id": school_id, "start": y0, "end": y1, "events": events,
                              "marks": marks}  # fmt: skip
+        if args.case == "history":
+            began = time.perf_counter()
+            y0, y1 = bench_year.year_range(args.school_year)
+            school_id, events, marks = bench_year.load_year(
+                conn, args.users, y0, y1, args.timezone, args.lunch_rate, index=3
+            )
+            print(f"history: loaded {events:,} events for {args.users:,} pupils in "
+                  f"{time.perf_counter() - began:.1f}s")  # fmt: skip
+            h_year, h_month = map(int, args.history_month.split("-"))
+            h_start = dt.date(h_year, h_month, 1)
+            h_end = (h_start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            cases["history"] = {"id": school_id, "start": h_start, "events": events,
+                                "end": h_end - dt.timedelta(days=1)}  # fmt: skip
         built = time.perf_counter()
     print(f"indexes built and VACUUM ANALYZE in {time.perf_counter() - built:.1f}s; "
           f"loading took {time.perf_counter() - loading:.1f}s in all")  # fmt: skip
@@ -516,6 +649,8 @@ def main() -> int:
             ok = month_case(args, url, base, cases["month"]) and ok
         if "year" in cases:
             ok = year_case(args, url, base, cases["year"]) and ok
+        if "history" in cases:
+            ok = history_case(args, url, base, cases["history"]) and ok
     finally:
         for proc in procs:
             proc.terminate()

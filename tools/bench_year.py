@@ -225,15 +225,32 @@ def load_year(
             for pupil in pupils:
                 copy.write_row((ids[pupil.external_id], school_id, pupil.enrolled_from,
                                 pupil.enrolled_until, now))  # fmt: skip
-        params = {"school": school_id, "start": start, "end": end, "tz": tz,
-                  "lunch_rate": lunch_rate, "seed": SEED}  # fmt: skip
+    conn.commit()
+    events, marks = load_events(conn, school_id, start, end, tz, lunch_rate)
+    return school_id, events, marks
+
+
+def load_events(
+    conn: psycopg.Connection[Any],
+    school_id: int,
+    start: dt.date,
+    end: dt.date,
+    tz: str,
+    lunch_rate: float,
+) -> tuple[int, int]:
+    """The events and marks of start..end for a school `load_year` made (another school
+    year of the same pupils, say); returns how many of each."""
+    params = {"school": school_id, "start": start, "end": end, "tz": tz,
+              "lunch_rate": lunch_rate, "seed": SEED}  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("DROP FUNCTION IF EXISTS pg_temp.draw(bigint, int)")
         cur.execute(_DRAW)
         cur.execute(_PLAN, params)
         events = cur.execute(_EVENTS, params).rowcount
         marks = cur.execute(_MARKS, params).rowcount
         cur.execute("DROP TABLE year_plan")
     conn.commit()
-    return school_id, events, marks
+    return events, marks
 
 
 @contextlib.contextmanager
