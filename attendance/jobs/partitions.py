@@ -2,12 +2,12 @@
 
 Each process's reaper thread (and `flask serve`'s thread without Redis) calls
 `ensure_if_due`, which at most every PARTITION_CHECK_INTERVAL seconds adds the months
-missing up to PARTITION_MONTHS_AHEAD months after the current one. A PostgreSQL advisory
-lock lets one process at a time add them (the others skip their pass), each month is a
-transaction of its own, and a month that is already there is left alone: any number of
-workers can run it, and running it again changes nothing. Ingest never waits for it: an
-event of a month without a partition lands in the default partition, and adding the
-month moves it out (services/partitions.py).
+missing up to PARTITION_MONTHS_AHEAD months after the current one. Each month is a
+transaction of its own under a PostgreSQL advisory lock, so one process at a time adds
+one (the others skip the rest of their pass), and a month that is already there is left
+alone: any number of workers can run it, and running it again changes nothing. Ingest
+never waits for it: an event of a month without a partition lands in the default
+partition, and adding the month moves it out (services/partitions.py).
 """
 
 from __future__ import annotations
@@ -57,23 +57,28 @@ def ensure(
     start = partitions.month_of(first) if first is not None else this
     last = partitions.add_months(this, months_ahead)
     result = Ensured()
+    lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
     with db.engine.connect() as connection:
         if not partitions.is_partitioned(connection):
             connection.rollback()
             result.partitioned = False
             return result
-        lock = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        taken = connection.exec_driver_sql(f"SELECT {lock}(%s)", (partitions.LOCK_KEY,)).scalar()
-        connection.commit()  # a session's advisory lock outlives the transaction
-        if taken is False:
-            result.skipped = True
-            return result
-        try:
+        wanted = partitions.missing_months(partitions.partitions(connection), start, last)
+        connection.commit()
+        for month in wanted:
+            # Each month in a transaction of its own, under a transaction's advisory lock
+            # (a session's would not survive PgBouncer's transaction pooling); what was
+            # missing is looked at again under the lock: another process may have added it.
+            taken = connection.exec_driver_sql(
+                f"SELECT {lock}(%s)", (partitions.LOCK_KEY,)
+            ).scalar()
+            if taken is False:
+                connection.rollback()
+                result.skipped = True
+                break
             existing = partitions.partitions(connection)
-            connection.commit()
-            for month in partitions.missing_months(existing, start, last):
+            if partitions.missing_months(existing, month, month):
                 moved = partitions.add_month(connection, month, lock_timeout)
-                connection.commit()
                 result.created.append(partitions.name_of(month))
                 result.moved += moved
                 log.info(
@@ -81,9 +86,6 @@ def ensure(
                     partitions.name_of(month),
                     moved,
                 )
-        finally:
-            connection.rollback()
-            connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (partitions.LOCK_KEY,))
             connection.commit()
     return result
 
