@@ -233,7 +233,8 @@ def build(
             began = time.perf_counter()
             if label == "indexes":
                 for _name, definition in indexes:
-                    conn.execute(definition)
+                    # pg_indexes writes a partitioned table's as `ON ONLY`: the parent alone.
+                    conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement, params)  # type: ignore[arg-type]

@@ -253,6 +253,15 @@ def load_events(
     return events, marks
 
 
+def on_every_partition(definition: str) -> str:
+    """An index's definition as pg_indexes writes it, made to build on every partition.
+
+    For a partitioned table pg_indexes says `CREATE INDEX ... ON ONLY attendances`, which
+    makes an invalid index on the parent alone (its partitions keep none).
+    """
+    return definition.replace(" ON ONLY ", " ON ", 1)
+
+
 @contextlib.contextmanager
 def bare(conn: psycopg.Connection[Any], table: str) -> Iterator[None]:
     """Load `table` without its indexes and constraints (but CHECKs), then build them
@@ -275,9 +284,16 @@ def bare(conn: psycopg.Connection[Any], table: str) -> Iterator[None]:
     yield
     conn.execute("SET maintenance_work_mem = '256MB'")
     for _, definition in indexes:
-        conn.execute(definition)
+        conn.execute(on_every_partition(definition))
     for name, definition in reversed(constraints):
         conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    invalid = conn.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index"
+        " WHERE indrelid = %s::regclass AND NOT indisvalid",
+        (table,),
+    ).fetchall()
+    if invalid:
+        raise RuntimeError(f"indexes of {table} left invalid: {invalid}")
     conn.commit()
     autocommit, conn.autocommit = conn.autocommit, True
     conn.execute("VACUUM ANALYZE")
