@@ -33,10 +33,20 @@ from typing import Any
 
 import psycopg
 
+from attendance import presence
 from attendance.demo import generate
 
 SEED = 42
 BREAKS = ((dt.date(2025, 12, 22), dt.date(2026, 1, 2)),)  # Christmas: school closed
+
+
+def sql_params(school_id: int, start: dt.date, end: dt.date, tz: str) -> dict[str, Any]:
+    """The parameters of BUCKETS_SQL and USERS_SQL: the school, its dates, and their
+    bounds in UTC."""
+    first, _ = presence.day_bounds(start, tz)
+    _, after = presence.day_bounds(end, tz)
+    return {"school": school_id, "start": start, "end": end,
+            "first_instant": first, "after_instant": after}  # fmt: skip
 
 
 def year_range(first_year: int) -> tuple[dt.date, dt.date]:
@@ -327,6 +337,8 @@ ev AS (
     WHERE a.school_id = sc.id
       AND a.timestamp >= (sc.d0::timestamp AT TIME ZONE sc.tz)
       AND a.timestamp < ((sc.d1 + 1)::timestamp AT TIME ZONE sc.tz)
+      -- the same bounds as values, so that PostgreSQL prunes to their months' partitions
+      AND a.timestamp >= %(first_instant)s AND a.timestamp < %(after_instant)s
     WINDOW w_before AS (PARTITION BY a.user_id, (a.timestamp AT TIME ZONE sc.tz)::date
                         ORDER BY a.timestamp, a.id
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
