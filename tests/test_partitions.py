@@ -28,9 +28,18 @@ from .conftest import event_body, submit_report
 
 
 @pytest.fixture(autouse=True)
-def postgresql(db: Any) -> None:
-    if db.engine.dialect.name != "postgresql":
+def postgresql(request: pytest.FixtureRequest, db: Any) -> None:
+    if db.engine.dialect.name != "postgresql" and "sqlite" not in request.node.name:
         pytest.skip("partitions are PostgreSQL's; SQLite keeps one plain table")
+
+
+def test_on_sqlite_there_is_nothing_to_partition(runner, db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's answer")
+    assert ensure(3).partitioned is False
+    for args in (["partitions", "ensure"], ["partitions", "list"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0 and "not partitioned here" in result.output
 
 
 def at(when: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> None:
