@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, cast
@@ -169,6 +169,8 @@ def _record_in_session(
 ) -> tuple[Recorded, bool]:
     """Record the event in the session's transaction, bumping its day when it is late."""
     stored = _insert_in_session(row)
+    if stored is None and row.key is not None and free_lost_keys([row.key]):
+        stored = _insert_in_session(row)
     if stored is None:
         return _not_stored(data, row.idempotency_key, received_at), False
     # The photo's file is written once the row is in, before the commit shows the row:
@@ -278,6 +280,30 @@ def _insert_in_session(row: Row) -> tuple[int, str, Any] | None:
             },
         )
     return stored[0], stored[1], stored[2]
+
+
+def free_lost_keys(keys: Sequence[tuple[int, str]]) -> int:
+    """Delete those of the (school, key) pairs whose event is gone: deleted, or archived
+    with its month, outside the service (which deletes an event's key with it). Such a
+    key is free again, as it was when keys were a column of their events; without this a
+    retry would find the key taken by nothing. Returns how many were freed."""
+    if not keys:
+        return 0
+    params = [{"school_id": school_id, "key": key} for school_id, key in keys]
+    result: Any = db.session.execute(_FREE_LOST_KEY, params[0] if len(params) == 1 else params)
+    return int(result.rowcount)
+
+
+# On the table, not the entity: with a list of parameters, an ORM delete would be a bulk
+# delete by primary key.
+_FREE_LOST_KEY = delete(cast(Table, AttendanceKey.__table__)).where(
+    AttendanceKey.school_id == bindparam("school_id"),
+    AttendanceKey.idempotency_key == bindparam("key"),
+    ~exists().where(
+        Attendance.id == AttendanceKey.attendance_id,
+        Attendance.timestamp == AttendanceKey.timestamp,
+    ),
+)
 
 
 def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:

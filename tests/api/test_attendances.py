@@ -322,3 +322,29 @@ def test_deleting_an_event_frees_its_key(client, make_user, db):
     assert db.session.scalar(select(func.count()).select_from(Attendance)) == 1
     key = db.session.scalar(select(AttendanceKey))
     assert (key.attendance_id, key.idempotency_key) == (second.json["data"]["id"], "again")
+
+
+def test_a_key_whose_event_is_gone_is_free_again(client, make_user, db):
+    """An event deleted outside the service (or archived with its month) leaves its key
+    behind: a retry stores the event again, one at a time or in a batch, as it did when
+    the key was a column of the event."""
+    user = make_user()
+    one = body(user, client_event_id="lost-1", timestamp="2026-11-20T08:00:00Z")
+    two = body(user, client_event_id="lost-2", timestamp="2026-11-20T09:00:00Z")
+    assert client.post("/api/attendances", json=one).status_code == 201
+    assert client.post("/api/attendances/bulk", json={"attendances": [two]}).status_code == 200
+    db.session.execute(Attendance.__table__.delete())  # by hand: the keys stay
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(AttendanceKey)) == 2
+
+    again = client.post("/api/attendances", json=one)
+    batch = client.post("/api/attendances/bulk", json={"attendances": [two, two]})
+    assert again.status_code == 201
+    results = batch.json["data"]["results"]
+    assert [r["status"] for r in results] == ["created", "duplicate"]
+    stored = db.session.scalars(select(Attendance).order_by(Attendance.id)).all()
+    keys = dict(
+        db.session.execute(select(AttendanceKey.idempotency_key, AttendanceKey.attendance_id)).all()
+    )
+    assert keys == {e.idempotency_key: e.id for e in stored}
+    assert keys == {"lost-1": again.json["data"]["id"], "lost-2": results[0]["id"]}
