@@ -53,7 +53,8 @@ clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Needs PostgreSQL and Redis on localhost (DB 12); several minutes (docs/performance.md).
-# BENCH_ARGS="--case year" runs one case (month or year).
+# BENCH_ARGS="--case year" runs one case (month or year); "--case history" runs the
+# month report with one and three years of events (not part of the default run).
 bench-aggregate: $(STAMP)
 	$(PY) tools/bench_aggregate.py $(BENCH_ARGS)
 

@@ -162,12 +162,87 @@ def rekey_command() -> None:
     click.echo(f"re-encrypted {count} webhook secret(s) with the first key")
 
 
+@click.group("partitions")
+def partitions_group() -> None:
+    """The monthly partitions of the events on PostgreSQL (see docs/operations.md)."""
+
+
+def _month_option(value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise click.BadParameter("must be a month, YYYY-MM", param_hint="--from") from None
+
+
+@partitions_group.command("ensure")
+@click.option(
+    "--months-ahead",
+    type=click.IntRange(min=0, max=120),
+    default=None,
+    help="Months after the current one to have (default: PARTITION_MONTHS_AHEAD).",
+)
+@click.option(
+    "--from",
+    "first",
+    default=None,
+    metavar="YYYY-MM",
+    help="Also every month from this one on (moving its events out of the default partition).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for each lock before giving up (check-ins wait behind a waiting lock).",
+)
+def partitions_ensure_command(
+    months_ahead: int | None, first: str | None, lock_timeout: float
+) -> None:
+    """Add the missing monthly partitions (what the workers do every hour); idempotent."""
+    from .jobs.partitions import ensure
+
+    ahead = current_app.config["PARTITION_MONTHS_AHEAD"] if months_ahead is None else months_ahead
+    result = ensure(int(ahead), _month_option(first), lock_timeout=lock_timeout)
+    if not result.partitioned:
+        click.echo("attendances is not partitioned here (SQLite, or not upgraded): nothing to do")
+        return
+    for name in result.created:
+        click.echo(f"added {name}")
+    click.echo(
+        f"{len(result.created)} partition(s) added, {result.moved} row(s) moved out of the"
+        " default partition"
+    )
+
+
+@partitions_group.command("list")
+def partitions_list_command() -> None:
+    """List the partitions: range, rows (PostgreSQL's estimate; the default's counted), size."""
+    from .extensions import db
+    from .services import partitions
+
+    with db.engine.connect() as connection:
+        if not partitions.is_partitioned(connection):
+            click.echo("attendances is not partitioned here (SQLite, or not upgraded)")
+            return
+        found = partitions.partitions(connection, count_default=True)
+    click.echo(f"{'partition':<26}{'from (UTC)':<22}{'to (UTC)':<22}{'rows':>12}{'MiB':>10}")
+    for part in found:
+        start = "default" if part.is_default else f"{part.start:%Y-%m-%d %H:%M}"
+        end = "" if part.is_default else f"{part.end:%Y-%m-%d %H:%M}"
+        click.echo(f"{part.name:<26}{start:<22}{end:<22}{part.rows:>12,}{part.size / 2**20:>10.1f}")
+
+
 def init_app(app: Flask) -> None:
     """Register the project's commands."""
     from . import roster_cli
     from .demo.cli import demo_command
 
     app.cli.add_command(webhooks_group)
+    app.cli.add_command(partitions_group)
     app.cli.add_command(serve_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)

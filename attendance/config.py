@@ -57,6 +57,11 @@ class Config:
     # then compute the figures themselves). Only with REDIS_URL. attendance/services/overview.py
     OVERVIEW_MAX_AGE = 60
     OVERVIEW_REFRESH = 20
+    # PostgreSQL: the workers (or `flask serve`'s thread) keep monthly partitions of the
+    # events ready this many months after the current one, checking every
+    # PARTITION_CHECK_INTERVAL seconds. attendance/jobs/partitions.py
+    PARTITION_MONTHS_AHEAD = 3
+    PARTITION_CHECK_INTERVAL = 3600.0
     # Failed sign-ins on the dashboard, per client address (on the rate limiter's storage),
     # and the backoff per account (attendance/security/login_throttle.py; {} = its defaults:
     # window 900 s, address_failures 5, account_failures 20, max_delay 900 s).

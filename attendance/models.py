@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -174,22 +175,29 @@ class Mark(Model):
 
 
 class Attendance(Model):
-    """One check-in or check-out of one user at one school, stored as sent."""
+    """One check-in or check-out of one user at one school, stored as sent.
+
+    On PostgreSQL the table is partitioned by UTC month of `timestamp`
+    (services/partitions.py), so its primary key is `(id, timestamp)`: a partitioned
+    table's unique keys contain the partition key. The ids still come from one sequence
+    and are unique on their own; the ORM knows an event by its id alone. SQLite keeps the
+    plain table of before, `id` alone its (rowid) key. An idempotency key's uniqueness,
+    which the partitions cannot hold, is kept by `AttendanceKey`.
+    """
 
     __tablename__ = "attendances"
     __table_args__ = (
         one_of("type", EVENT_TYPES, name="type"),
         CheckConstraint("temperature >= 28 AND temperature <= 43", name="temperature"),
-        UniqueConstraint("school_id", "idempotency_key"),
         Index("ix_attendances_school_id_timestamp", "school_id", "timestamp"),
         Index("ix_attendances_user_id_timestamp", "user_id", "timestamp"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="RESTRICT"))
     type: Mapped[str] = mapped_column(String(8))
-    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
     temperature: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     image: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
@@ -198,10 +206,29 @@ class Attendance(Model):
     user: Mapped[User] = relationship()
     school: Mapped[School] = relationship()
 
+    __mapper_args__ = {"primary_key": [id]}
+
     @property
     def fever(self) -> bool:
         """True when the temperature reaches the school's fever threshold."""
         return is_fever(self.temperature, self.school.fever_threshold)
+
+
+class AttendanceKey(Model):
+    """An idempotency key taken at a school, and the event stored under it.
+
+    One row per event that has a key, written in the same statement or transaction as
+    the event and deleted with it: its primary key is what makes a key's retry find the
+    first event instead of storing a second one. `timestamp` is the event's, so that the
+    look-up of the stored event reads one partition.
+    """
+
+    __tablename__ = "attendance_keys"
+
+    school_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attendance_id: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class DayVersion(Model):

@@ -90,6 +90,16 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # The monthly partitions of attendances (attendance/services/partitions.py) are
+        # tables the models do not name: autogenerate must not propose dropping them.
+        from attendance.services.partitions import partition_names
+
+        partitions = partition_names(connection)
+        connection.commit()
+        if conf_args.get("include_name") is None:
+            conf_args["include_name"] = lambda name, kind, _: not (
+                kind == "table" and name in partitions
+            )
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -9,8 +9,19 @@ from alembic.migration import MigrationContext
 
 
 def test_models_match_migrations(db):
+    from attendance.services.partitions import partition_names
+
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        # The monthly partitions of attendances are tables the models do not name: the
+        # model describes their parent (as `flask db migrate` sees it, migrations/env.py).
+        partitions = partition_names(conn)
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, kind, _: not (kind == "table" and name in partitions)
+            },
+        )
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 
@@ -123,3 +134,155 @@ def test_token_roles_are_checked_by_the_database(db, make_school):
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
+
+
+def test_upgrade_to_partitions_keeps_every_event_key_and_id(app, db):
+    """0011 -> 0012 on a table with keyed and unkeyed events of several months, and some
+    far in the past: every row and key survives with its id, the ids go on from the
+    sequence, retries are still answered with the stored event; and back down again."""
+    import datetime as dt
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from attendance import clock
+    from attendance.services import partitions
+    from attendance.services.attendances import record_attendance
+    from attendance.services.bulk import DUPLICATE, record_many
+
+    from .conftest import reset_schema
+
+    columns = "id, user_id, school_id, type, timestamp, temperature, image, received_at"
+    columns += ", idempotency_key"
+    now = clock.now()
+    stamps = [
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # a device whose clock was reset
+        dt.datetime(2001, 3, 4, 5, 6, 7, tzinfo=dt.UTC),
+        dt.datetime(2025, 9, 15, 7, 30, tzinfo=dt.UTC),
+        dt.datetime(2025, 10, 2, 15, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        now - dt.timedelta(days=3),
+    ]
+
+    def rows() -> list[tuple]:
+        with db.engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(text(f"SELECT {columns} FROM attendances ORDER BY id"))
+            ]  # noqa: S608 - constant text
+
+    reset_schema(app, revision="0011")
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO schools (id, name, timezone, school_days, min_daily_hours,"
+                    " period_ratio, fever_threshold, generation, created_at, updated_at)"
+                    " VALUES (1, 'A', 'UTC', '[1,2,3,4,5]', 4, 0.8, 37.5, 0, :t, :t),"
+                    " (2, 'B', 'Europe/Berlin', '[1,2,3,4,5]', 4, 0.8, 37.5, 0, :t, :t)"
+                ),
+                {"t": now},
+            )
+            for ident in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO users (id, name, school_id, created_at, updated_at)"
+                        " VALUES (:id, 'P', :id, :t, :t)"
+                    ),
+                    {"id": ident, "t": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO enrolments (user_id, school_id, created_at)"
+                        " VALUES (:id, :id, :t)"
+                    ),
+                    {"id": ident, "t": now},
+                )
+            for n, stamp in enumerate(stamps * 2):
+                school = 1 + n % 2
+                conn.execute(
+                    text(
+                        "INSERT INTO attendances (user_id, school_id, type, timestamp,"
+                        " temperature, received_at, idempotency_key)"
+                        " VALUES (:s, :s, :type, :ts, 36.6, :ts, :key)"
+                    ),
+                    {
+                        "s": school,
+                        "type": ("checkin", "checkout")[n % 2],
+                        "ts": stamp,
+                        # keyed and unkeyed; key-2 and key-5 at both schools
+                        "key": None if n % 3 == 0 else f"key-{n // 2}",
+                    },
+                )
+        before = rows()
+        keyed = {(r[2], r[8]): (r[0], r[4]) for r in before if r[8] is not None}
+        assert len(before) == 14 and len(keyed) == 9
+
+        upgrade()
+
+        assert rows() == before
+        with db.engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT school_id, idempotency_key, attendance_id, timestamp"
+                     " FROM attendance_keys")
+            ).all()  # fmt: skip
+            found = [p for p in partitions.partitions(conn, count_default=True)]
+            homes = (
+                dict(
+                    conn.execute(text("SELECT id, tableoid::regclass::text FROM attendances")).all()
+                )
+                if conn.dialect.name == "postgresql"
+                else {}
+            )
+        assert {(s, k): (i, t) for s, k, i, t in stored} == keyed
+        if db.engine.dialect.name == "postgresql":
+            by_name = {p.name: p for p in found}
+            assert by_name[partitions.DEFAULT].rows == 0
+            for ident, _, _, _, stamp, *_ in before:
+                assert homes[ident] == partitions.name_of(partitions.month_of(stamp))
+            this = partitions.month_of(now)
+            for ahead in range(4):
+                assert partitions.name_of(partitions.add_months(this, ahead)) in by_name
+
+        # The ids go on; a retried key finds its event, at either school, whatever path.
+        last = before[-1][0]
+        fresh = {"user_id": 1, "school_id": 1, "type": "checkin", "temperature": 36.6}
+        made, new = record_attendance({**fresh, "timestamp": now}, "brand-new")
+        retry, again = record_attendance({**fresh, "timestamp": now}, "key-2")
+        other, _ = record_attendance({**fresh, "user_id": 2, "school_id": 2}, "key-2")
+        late, late_new = record_attendance({**fresh, "timestamp": stamps[2]}, "key-5")
+        db.session.commit()
+        assert new and made.id > last
+        assert (again, retry.id) == (False, keyed[(1, "key-2")][0])
+        assert other.id == keyed[(2, "key-2")][0] != retry.id
+        assert (late_new, late.id) == (False, keyed[(1, "key-5")][0])
+        outcomes = record_many(
+            [{**fresh, "timestamp": stamps[3], "client_event_id": "key-4"},
+             {**fresh, "timestamp": stamps[3], "client_event_id": "bulk-new"}]
+        )  # fmt: skip
+        db.session.commit()
+        assert outcomes[0].status == DUPLICATE and outcomes[0].id == keyed[(1, "key-4")][0]
+        assert outcomes[1].status == "created" and outcomes[1].id > made.id
+        after = rows()
+        assert len(after) == len(before) + 2
+
+        downgrade(revision="0011")
+        assert rows() == after
+        import pytest
+        from sqlalchemy.exc import IntegrityError
+
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO attendances (user_id, school_id, type, timestamp,"
+                    " temperature, received_at, idempotency_key)"
+                    " VALUES (1, 1, 'checkin', :t, 36.6, :t, 'bulk-new')"
+                ),
+                {"t": now},
+            )
+        upgrade()
+        assert rows() == after
+    finally:
+        db.session.remove()
+        upgrade()  # whatever happened, the other tests need the head schema

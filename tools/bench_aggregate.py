@@ -22,6 +22,14 @@ life (enrolments, marks, day_end, late_after; tools/bench_year.py): about 1.45 m
 events over 196 school days, by month, cold, without and with `users=true`, against one
 statement for the buckets and one for the per-pupil figures (--year-rounds rounds).
 
+history (`--case history`, not part of the default run): two more databases
+(`--database` with `_1y` and `_3y`), one school of 2,000 pupils with school life in each:
+one school year of events (about 1.4 million) in the first, the same year and the two
+before it (about 4.4 million) in the second, each served by its own gunicorn and workers.
+Alternating rounds time, in both, the cold report of one month (`--history-month`) and the
+month's buckets in one SQL statement. With the events partitioned by month on PostgreSQL,
+the report reads the month's partitions only, so it costs the same in both.
+
 Before timing, a small third school's month is computed once, so every process has
 connected and loaded its code: "cold" means no figures cached, not processes starting.
 The baselines and the service must agree on every figure, or the run fails.
@@ -297,7 +305,7 @@ def year_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bo
         f"{base}/api/attendances/aggregate/school/{school_id}?from={start}&to={end}"
         "&granularity=month&wait=20"
     )
-    params = {"school": school_id, "start": start, "end": end}
+    params = bench_year.sql_params(school_id, start, end, args.timezone)
     cold: dict[bool, list[float]] = {False: [], True: []}
     docs: dict[bool, dict] = {}
     phases: dict[bool, list[dict[str, float]]] = {False: [], True: []}
@@ -371,11 +379,203 @@ def year_case(args: argparse.Namespace, url: str, base: str, school: dict) -> bo
     return not wrong
 
 
+HISTORY = (("1 year", 1), ("3 years", 3))
+
+
+def history_main(args: argparse.Namespace) -> int:
+    """The history case: two databases, one school each, with one school year of events
+    and with three; the month's cold report and baseline timed on both in alternating
+    rounds, each database with its own gunicorn and workers (and RQ queue)."""
+    y0, y1 = bench_year.year_range(args.school_year)
+    h_year, h_month = map(int, args.history_month.split("-"))
+    start = dt.date(h_year, h_month, 1)
+    end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    subprocess.run(
+        ["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL
+    )
+    stacks: dict[str, dict] = {}
+    procs: list[subprocess.Popen] = []
+    ok = True
+    try:
+        for n, (label, years) in enumerate(HISTORY):
+            url = fresh_database(args, f"{args.database}_{years}y")
+            env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": args.redis,
+                   "ATTENDANCE_RQ_QUEUES": json.dumps([f"history{years}"])}  # fmt: skip
+            token = migrate_and_mint(env)
+            first, _ = bench_year.year_range(args.school_year - years + 1)
+            ensure_partitions(url, first)
+            began = time.perf_counter()
+            events = 0
+            with psycopg.connect(url) as conn, bench_year.bare(conn, "attendances"):
+                school_id, events, _ = bench_year.load_year(
+                    conn, args.users, y0, y1, args.timezone, args.lunch_rate, index=3
+                )
+                for year in range(args.school_year - years + 1, args.school_year):
+                    added, _ = bench_year.load_events(
+                        conn, school_id, *bench_year.year_range(year), args.timezone,
+                        args.lunch_rate,
+                    )  # fmt: skip
+                    events += added
+            print(f"history, {label}: loaded {events:,} events in "
+                  f"{time.perf_counter() - began:.1f}s, indexes and VACUUM ANALYZE "
+                  "included")  # fmt: skip
+            port = args.port + 10 * n
+            procs += start_stack(env, port, args.workers, f"history{years}")
+            stacks[label] = {"url": url, "base": f"http://127.0.0.1:{port}", "token": token,
+                             "id": school_id, "events": events, "cold": [],
+                             "baseline": []}  # fmt: skip
+        for stack in stacks.values():
+            wait_ready(stack["base"])
+            TOKEN["value"] = stack["token"]
+            # Warm the processes with the month before, then forget it.
+            before = (start - dt.timedelta(days=1)).replace(day=1)
+            warm = (f"{stack['base']}/api/attendances/aggregate/school/{stack['id']}"
+                    f"?from={before}&to={start - dt.timedelta(days=1)}"
+                    "&granularity=month&wait=20")  # fmt: skip
+            finished(warm, stack["base"])
+        ok = history_rounds(args, stacks, start, end)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    return 0 if ok else 1
+
+
+def history_rounds(args: argparse.Namespace, stacks: dict, start: dt.date, end: dt.date) -> bool:
+    """Alternating rounds: each round times both databases' cold report and baseline,
+    in an order that rotates, so that both see the same machine."""
+    docs: dict[str, dict] = {}
+    rows: dict[str, list[tuple]] = {}
+    conns = {label: psycopg.connect(stack["url"], autocommit=True)
+             for label, stack in stacks.items()}  # fmt: skip
+    steps = [(label, what) for label in stacks for what in ("report", "baseline")]
+    try:
+        for i in tqdm(range(args.history_rounds), desc="history: rounds", unit="round"):
+            order = steps[i % len(steps) :] + steps[: i % len(steps)]
+            for label, what in order:
+                stack, conn = stacks[label], conns[label]
+                if what == "baseline":
+                    params = bench_year.sql_params(stack["id"], start, end, args.timezone)
+                    rows[label], took = timed(conn, bench_year.BUCKETS_SQL, params)
+                    stack["baseline"].append(took)
+                    continue
+                forget(conn, stack["id"])
+                TOKEN["value"] = stack["token"]
+                report = (f"{stack['base']}/api/attendances/aggregate/school/{stack['id']}"
+                          f"?from={start}&to={end}&granularity=month&wait=20")  # fmt: skip
+                docs[label], took = finished(report, stack["base"])
+                stack["cold"].append(took)
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+    one, three = stacks["1 year"], stacks["3 years"]
+    print()
+    print(f"history: the cold report of {start:%B %Y} for one school of {args.users:,} "
+          f"pupils ({args.timezone}), {args.workers} workers per database, "
+          f"{args.history_rounds} alternating rounds; load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{'measure (median of the rounds)':<44}{'1 year':>10}{'3 years':>10}{'3y / 1y':>10}")
+    print(f"{'events in the table':<44}{one['events']:>10,}{three['events']:>10,}"
+          f"{three['events'] / one['events']:>10.2f}")  # fmt: skip
+    for label, key in (("baseline: the month in one SQL statement, s", "baseline"),
+                       ("cold month report, HTTP to document, s", "cold")):  # fmt: skip
+        a, b = statistics.median(one[key]), statistics.median(three[key])
+        print(f"{label:<44}{a:>10.3f}{b:>10.3f}{b / a:>10.2f}")
+    by_round = [b / a for a, b in zip(one["cold"], three["cold"], strict=True)]
+    print(f"cold report, 3 years / 1 year by round: {', '.join(f'{r:.2f}' for r in by_round)}")
+    for label, stack in stacks.items():
+        print(f"rounds, {label}: cold {', '.join(f'{c:.3f}' for c in stack['cold'])} s; "
+              f"baseline {', '.join(f'{b:.3f}' for b in stack['baseline'])} s")  # fmt: skip
+    wrong = []
+    for label in stacks:
+        for line in bench_year.differences(
+            label, bench_year.service_buckets(docs[label]), rows[label]
+        ):
+            wrong.append(line)
+            print(f"MISMATCH {line}", file=sys.stderr)
+    figures = {label: bench_year.service_buckets(doc)[-1] for label, doc in docs.items()}
+    same = figures["1 year"] == figures["3 years"]
+    print(f"figures (enrolled, presences, absences, chronic): {figures['1 year'][2:]}; the "
+          f"same with 3 years: {'yes' if same else 'NO'}; equal to the baselines': "
+          f"{'yes' if not wrong else 'NO'}")  # fmt: skip
+    return same and not wrong
+
+
+def fresh_database(args: argparse.Namespace, name: str) -> str:
+    """Drop and create a database on --pg; its URL."""
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"{args.pg}/{name}"
+
+
+def migrate_and_mint(env: dict[str, str]) -> str:
+    """`flask db upgrade`, then a district token for the requests; the token."""
+    run([sys.executable, "-m", "flask", "--app", "attendance", "db", "upgrade"], env)
+    minted = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "attendance", "token", "create",
+         "--role", "district", "--name", "bench-aggregate"],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return minted.stdout.strip().splitlines()[-1]
+
+
+def start_stack(env: dict[str, str], port: int, workers: int, prefix: str) -> list:
+    """gunicorn (2 processes) on the port and `workers` flask workers, on `env`'s database."""
+    quiet = {"env": env, "cwd": ROOT, "stdout": subprocess.DEVNULL,
+             "stderr": subprocess.DEVNULL}  # fmt: skip
+    web = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    return [subprocess.Popen(web, **quiet)] + [  # type: ignore[call-overload]
+        subprocess.Popen(  # type: ignore[call-overload]
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "attendance",
+                "worker",
+                "--name",
+                f"{prefix}-{i}",
+            ],
+            **quiet,
+        )  # fmt: skip
+        for i in range(workers)
+    ]
+
+
+def wait_ready(base: str) -> None:
+    """Until the web answers (a loaded machine takes a while), and the workers registered."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    time.sleep(1.0)
+
+
+def ensure_partitions(url: str, first: dt.date) -> None:
+    """`flask partitions ensure --from`: a month of its own for every month loaded."""
+    env = {**os.environ, "DATABASE_URL": url}
+    run([sys.executable, "-m", "flask", "--app", "attendance", "partitions", "ensure",
+         "--from", f"{first:%Y-%m}"], env)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--case", choices=("all", "month", "year"), default="all")
+    parser.add_argument(
+        "--case",
+        choices=("all", "month", "year", "history"),
+        default="all",
+        help="all: month and year; history runs alone",
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--month", default="2026-10", help="a past month, YYYY-MM")
     parser.add_argument(
@@ -401,6 +601,14 @@ def main() -> int:
     parser.add_argument(
         "--year-rounds", type=int, default=3, help="year: rounds of both cold reports and baselines"
     )
+    parser.add_argument(
+        "--history-month",
+        default="2026-03",
+        help="history: the month reported, YYYY-MM, in the --school-year",
+    )
+    parser.add_argument(
+        "--history-rounds", type=int, default=5, help="history: rounds of report and baseline"
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--port", type=int, default=18_321)
@@ -410,6 +618,8 @@ def main() -> int:
         help="the database to (re)create on --pg (it is dropped first)",
     )
     args = parser.parse_args()
+    if args.case == "history":
+        return history_main(args)
 
     year, month = map(int, args.month.split("-"))
     start = dt.date(year, month, 1)
@@ -430,6 +640,13 @@ def main() -> int:
         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
     )  # fmt: skip
     TOKEN["value"] = minted.stdout.strip().splitlines()[-1]
+
+    # Every month loaded gets its partition before the load (as `flask partitions ensure
+    # --from` does for an operator loading history), not the default partition.
+    firsts = [start] if args.case in ("all", "month") else []
+    if args.case in ("all", "year"):
+        firsts.append(bench_year.year_range(args.school_year)[0])
+    ensure_partitions(url, min(firsts))
 
     cases: dict[str, dict] = {}
     loading = time.perf_counter()
@@ -460,55 +677,11 @@ def main() -> int:
     print(f"indexes built and VACUUM ANALYZE in {time.perf_counter() - built:.1f}s; "
           f"loading took {time.perf_counter() - loading:.1f}s in all")  # fmt: skip
 
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{args.port}",
-                "wsgi:app",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-    ] + [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flask",
-                "--app",
-                "attendance",
-                "worker",
-                "--name",
-                f"bench-{i}",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for i in range(args.workers)
-    ]
+    procs = start_stack(env, args.port, args.workers, "bench")
     ok = True
     try:
         base = f"http://127.0.0.1:{args.port}"
-        deadline = time.monotonic() + 120  # a loaded machine takes a while to start them
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        time.sleep(1.0)  # let the workers register
+        wait_ready(base)
         warmup = f"{base}/api/attendances/aggregate/school/{warmup_id}?from={start}&to={end}"
         for query in ("month", "week", "day", "month&users=true", "month"):
             finished(f"{warmup}&granularity={query}&wait=20", base)

@@ -33,10 +33,20 @@ from typing import Any
 
 import psycopg
 
+from attendance import presence
 from attendance.demo import generate
 
 SEED = 42
 BREAKS = ((dt.date(2025, 12, 22), dt.date(2026, 1, 2)),)  # Christmas: school closed
+
+
+def sql_params(school_id: int, start: dt.date, end: dt.date, tz: str) -> dict[str, Any]:
+    """The parameters of BUCKETS_SQL and USERS_SQL: the school, its dates, and their
+    bounds in UTC."""
+    first, _ = presence.day_bounds(start, tz)
+    _, after = presence.day_bounds(end, tz)
+    return {"school": school_id, "start": start, "end": end,
+            "first_instant": first, "after_instant": after}  # fmt: skip
 
 
 def year_range(first_year: int) -> tuple[dt.date, dt.date]:
@@ -225,15 +235,41 @@ def load_year(
             for pupil in pupils:
                 copy.write_row((ids[pupil.external_id], school_id, pupil.enrolled_from,
                                 pupil.enrolled_until, now))  # fmt: skip
-        params = {"school": school_id, "start": start, "end": end, "tz": tz,
-                  "lunch_rate": lunch_rate, "seed": SEED}  # fmt: skip
+    conn.commit()
+    events, marks = load_events(conn, school_id, start, end, tz, lunch_rate)
+    return school_id, events, marks
+
+
+def load_events(
+    conn: psycopg.Connection[Any],
+    school_id: int,
+    start: dt.date,
+    end: dt.date,
+    tz: str,
+    lunch_rate: float,
+) -> tuple[int, int]:
+    """The events and marks of start..end for a school `load_year` made (another school
+    year of the same pupils, say); returns how many of each."""
+    params = {"school": school_id, "start": start, "end": end, "tz": tz,
+              "lunch_rate": lunch_rate, "seed": SEED}  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("DROP FUNCTION IF EXISTS pg_temp.draw(bigint, int)")
         cur.execute(_DRAW)
         cur.execute(_PLAN, params)
         events = cur.execute(_EVENTS, params).rowcount
         marks = cur.execute(_MARKS, params).rowcount
         cur.execute("DROP TABLE year_plan")
     conn.commit()
-    return school_id, events, marks
+    return events, marks
+
+
+def on_every_partition(definition: str) -> str:
+    """An index's definition as pg_indexes writes it, made to build on every partition.
+
+    For a partitioned table pg_indexes says `CREATE INDEX ... ON ONLY attendances`, which
+    makes an invalid index on the parent alone (its partitions keep none).
+    """
+    return definition.replace(" ON ONLY ", " ON ", 1)
 
 
 @contextlib.contextmanager
@@ -258,9 +294,16 @@ def bare(conn: psycopg.Connection[Any], table: str) -> Iterator[None]:
     yield
     conn.execute("SET maintenance_work_mem = '256MB'")
     for _, definition in indexes:
-        conn.execute(definition)
+        conn.execute(on_every_partition(definition))
     for name, definition in reversed(constraints):
         conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    invalid = conn.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index"
+        " WHERE indrelid = %s::regclass AND NOT indisvalid",
+        (table,),
+    ).fetchall()
+    if invalid:
+        raise RuntimeError(f"indexes of {table} left invalid: {invalid}")
     conn.commit()
     autocommit, conn.autocommit = conn.autocommit, True
     conn.execute("VACUUM ANALYZE")
@@ -294,6 +337,8 @@ ev AS (
     WHERE a.school_id = sc.id
       AND a.timestamp >= (sc.d0::timestamp AT TIME ZONE sc.tz)
       AND a.timestamp < ((sc.d1 + 1)::timestamp AT TIME ZONE sc.tz)
+      -- the same bounds as values, so that PostgreSQL prunes to their months' partitions
+      AND a.timestamp >= %(first_instant)s AND a.timestamp < %(after_instant)s
     WINDOW w_before AS (PARTITION BY a.user_id, (a.timestamp AT TIME ZONE sc.tz)::date
                         ORDER BY a.timestamp, a.id
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)

@@ -1,5 +1,6 @@
 """The embedded thread without Redis: runs the webhook steps (the tick, the fever sweep)
-every WEBHOOK_TICK_INTERVAL, as a worker's reaper does."""
+every WEBHOOK_TICK_INTERVAL, and the partitions' periodic step when it is due, as a
+worker's reaper does."""
 
 from __future__ import annotations
 
@@ -27,20 +28,21 @@ class Ticker:
 
 def start_ticker(app: Flask) -> Ticker:
     """Start the thread (a daemon: it also dies with the process)."""
+    from .partitions import ensure_if_due
     from .webhooks import periodic_steps
 
     stopping = threading.Event()
     interval = float(app.config["WEBHOOK_TICK_INTERVAL"])
-    steps = periodic_steps()
+    steps = [*periodic_steps(), ensure_if_due]
 
     def run() -> None:
         while not stopping.wait(interval):
-            for step in steps:  # each on its own: a failing one must not stop the other
+            for step in steps:  # each on its own: a failing one must not stop the others
                 try:
                     with app.app_context():
                         step()
                 except Exception:
-                    log.exception("webhook %s failed; trying again in %ss", step.__name__, interval)
+                    log.exception("%s failed; trying again in %ss", step.__name__, interval)
 
     thread = threading.Thread(target=run, name="webhook-ticker", daemon=True)
     thread.start()

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, bindparam, exists, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal_column,
+    select,
+)
 
 from .. import clock
 from ..extensions import db
 from ..inputs import MAX_FUTURE
-from ..models import Attendance, Enrolment, School
+from ..models import Attendance, AttendanceKey, Enrolment, School
 from ..presence import is_fever, local_date
 from ..security import images
 from ..signals import attendances_recorded
@@ -126,8 +135,9 @@ _RECORDED_FIELDS = tuple(f.name for f in fields(Recorded))
 def record_attendance(data: dict[str, Any], key: str | None = None) -> tuple[Recorded, bool]:
     """Store one event as sent; returns it and whether it is new (False: a retried key).
 
-    The usual case is one statement: an INSERT ... SELECT that checks the user belongs
-    to the school, does nothing on a known key, and returns the new id with its school's
+    On PostgreSQL the usual case is one statement (`_INSERT_PG`): it checks the user
+    belongs to the school, takes the event's key in `attendance_keys` (nothing is stored
+    when the key is taken), stores the event, and returns the new id with its school's
     fever threshold. An event of a day that is still open, without a photo, is that one
     statement in its own transaction (`_insert_now`); any other event is recorded in the
     session's transaction, with the day-version bump a late event needs (see daycache).
@@ -158,7 +168,9 @@ def _record_in_session(
     data: dict[str, Any], row: Row, received_at: dt.datetime
 ) -> tuple[Recorded, bool]:
     """Record the event in the session's transaction, bumping its day when it is late."""
-    stored = db.session.execute(_INSERT[dialect()], row.as_dict()).first()
+    stored = _insert_in_session(row)
+    if stored is None and row.key is not None and free_lost_keys([row.key]):
+        stored = _insert_in_session(row)
     if stored is None:
         return _not_stored(data, row.idempotency_key, received_at), False
     # The photo's file is written once the row is in, before the commit shows the row:
@@ -201,27 +213,97 @@ def _insert_now(row: Row, timezone: str) -> tuple[int, Any] | None:
         connection.autocommit = True
         try:
             params = {**row.as_dict(), "timezone": timezone}
-            result = connection.execute(_INSERT_NOW, params, prepare=True).fetchone()
+            result = connection.execute(_INSERT_PG, params, prepare=True).fetchone()
         finally:
             connection.autocommit = False
     finally:
         pooled.close()  # back to the pool
-    return None if result is None else (result[0], result[1])
+    return None if result is None else (result[0], result[2])
 
 
-# `_INSERT[...]` with the guard, for psycopg: a photo-less event of a day still open.
-_INSERT_NOW = """
-INSERT INTO attendances
-    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
-SELECT enrolments.user_id, enrolments.school_id, %(type)s, %(timestamp)s, %(temperature)s,
-    NULL, %(received_at)s, %(idempotency_key)s
-FROM enrolments JOIN schools ON schools.id = enrolments.school_id
-WHERE enrolments.user_id = %(user_id)s AND enrolments.school_id = %(school_id)s
-    AND schools.timezone = %(timezone)s
-LIMIT 1
-ON CONFLICT (school_id, idempotency_key) DO NOTHING
-RETURNING id, (SELECT fever_threshold FROM schools WHERE schools.id = attendances.school_id)
+# One statement on PostgreSQL, for psycopg (`_insert_now`) and in the session alike: the
+# user's enrolment at the school (and, when `timezone` is given, the school's timezone
+# still the one the caller decided with), then the key taken in attendance_keys unless
+# another event holds it, then the event, under an id drawn once for both. An event
+# without a key takes none. A concurrent statement taking the same key waits for this
+# one's transaction, then stores nothing. Returns (id, timezone, fever threshold), or
+# no row when nothing was stored.
+_INSERT_PG = """
+WITH source AS (
+    SELECT enrolments.user_id, enrolments.school_id, schools.timezone,
+        schools.fever_threshold, nextval('attendances_id_seq') AS id
+    FROM enrolments JOIN schools ON schools.id = enrolments.school_id
+    WHERE enrolments.user_id = %(user_id)s AND enrolments.school_id = %(school_id)s
+        AND (%(timezone)s::varchar IS NULL OR schools.timezone = %(timezone)s::varchar)
+    LIMIT 1
+), taken AS (
+    INSERT INTO attendance_keys (school_id, idempotency_key, attendance_id, timestamp)
+    SELECT school_id, %(idempotency_key)s::varchar, id, %(timestamp)s::timestamptz
+    FROM source WHERE %(idempotency_key)s::varchar IS NOT NULL
+    ON CONFLICT (school_id, idempotency_key) DO NOTHING
+    RETURNING attendance_id
+), stored AS (
+    INSERT INTO attendances
+        (id, user_id, school_id, type, timestamp, temperature, image, received_at,
+        idempotency_key)
+    SELECT id, user_id, school_id, %(type)s, %(timestamp)s::timestamptz, %(temperature)s,
+        %(image)s, %(received_at)s, %(idempotency_key)s::varchar
+    FROM source
+    WHERE %(idempotency_key)s::varchar IS NULL OR id IN (SELECT attendance_id FROM taken)
+    RETURNING id
+)
+SELECT stored.id, source.timezone, source.fever_threshold FROM stored JOIN source USING (id)
 """
+
+
+def _insert_in_session(row: Row) -> tuple[int, str, Any] | None:
+    """Store the event in the session's transaction: (id, timezone, fever threshold), or
+    None when nothing was stored (its key is known, or the user is not at the school)."""
+    params = {**row.as_dict(), "timezone": None}
+    if dialect() == "postgresql":
+        connection = db.session.connection()
+        stored = connection.exec_driver_sql(_INSERT_PG, params).first()
+        return None if stored is None else (stored[0], stored[1], stored[2])
+    # SQLite: two statements. Its transactions begin IMMEDIATE (dbsetup), so nobody else
+    # can take the key between the check in the first and the second.
+    stored = db.session.execute(_INSERT_SQLITE, params).first()
+    if stored is None:
+        return None
+    if row.idempotency_key is not None:
+        db.session.execute(
+            insert(AttendanceKey),
+            {
+                "school_id": row.school_id,
+                "idempotency_key": row.idempotency_key,
+                "attendance_id": stored[0],
+                "timestamp": row.timestamp,
+            },
+        )
+    return stored[0], stored[1], stored[2]
+
+
+def free_lost_keys(keys: Sequence[tuple[int, str]]) -> int:
+    """Delete those of the (school, key) pairs whose event is gone: deleted, or archived
+    with its month, outside the service (which deletes an event's key with it). Such a
+    key is free again, as it was when keys were a column of their events; without this a
+    retry would find the key taken by nothing. Returns how many were freed."""
+    if not keys:
+        return 0
+    params = [{"school_id": school_id, "key": key} for school_id, key in keys]
+    result: Any = db.session.execute(_FREE_LOST_KEY, params[0] if len(params) == 1 else params)
+    return int(result.rowcount)
+
+
+# On the table, not the entity: with a list of parameters, an ORM delete would be a bulk
+# delete by primary key.
+_FREE_LOST_KEY = delete(cast(Table, AttendanceKey.__table__)).where(
+    AttendanceKey.school_id == bindparam("school_id"),
+    AttendanceKey.idempotency_key == bindparam("key"),
+    ~exists().where(
+        Attendance.id == AttendanceKey.attendance_id,
+        Attendance.timestamp == AttendanceKey.timestamp,
+    ),
+)
 
 
 def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:
@@ -251,16 +333,28 @@ _LOOK_UP = (
         Attendance,
     )
     .outerjoin(
+        AttendanceKey,
+        and_(
+            AttendanceKey.school_id == School.id,
+            AttendanceKey.idempotency_key == bindparam("key"),
+        ),
+    )
+    # By id and timestamp: PostgreSQL reads the one partition the event is in.
+    .outerjoin(
         Attendance,
-        and_(Attendance.school_id == School.id, Attendance.idempotency_key == bindparam("key")),
+        and_(
+            Attendance.id == AttendanceKey.attendance_id,
+            Attendance.timestamp == AttendanceKey.timestamp,
+        ),
     )
     .where(School.id == bindparam("school_id"))
 )
 
 
-def _insert_checked(insert: Any) -> Any:
-    """INSERT ... SELECT FROM enrolments WHERE the user has one at the school."""
-    table = Attendance.__table__
+def _insert_checked() -> Any:
+    """SQLite's INSERT ... SELECT FROM enrolments WHERE the user has one at the school and
+    no event holds the key; RETURNING the id, the school's timezone and fever threshold."""
+    table = cast(Table, Attendance.__table__)
     params = [
         bindparam("type", type_=table.c.type.type),
         bindparam("timestamp", type_=table.c.timestamp.type),
@@ -272,6 +366,10 @@ def _insert_checked(insert: Any) -> Any:
     source = select(Enrolment.user_id, Enrolment.school_id, *params).where(
         Enrolment.user_id == bindparam("user_id"),
         Enrolment.school_id == bindparam("school_id"),
+        ~exists().where(
+            AttendanceKey.school_id == bindparam("school_id"),
+            AttendanceKey.idempotency_key == bindparam("idempotency_key"),
+        ),
     )
     # Written out: SQLAlchemy does not correlate subqueries inside RETURNING.
     settings = [
@@ -291,21 +389,36 @@ def _insert_checked(insert: Any) -> Any:
             + ["received_at", "idempotency_key"],
             source.limit(1),
         )
-        .on_conflict_do_nothing(index_elements=["school_id", "idempotency_key"])
         .returning(table.c.id, *settings)
     )
 
 
-_INSERT = {
-    "postgresql": _insert_checked(postgresql.insert),
-    "sqlite": _insert_checked(sqlite.insert),
-}
+_INSERT_SQLITE = _insert_checked()
 
 
 def delete_attendance(event: Attendance) -> None:
-    """Remove one event (a correction); the figures of its day are recomputed."""
+    """Remove one event (a correction) and its key; the figures of its day are recomputed.
+
+    The key goes with it, as it did when it was a column of the event: a retry of the
+    deleted event's request stores it again.
+    """
     touch_day(event)
-    db.session.delete(event)
+    if event.idempotency_key is not None:
+        db.session.execute(
+            delete(AttendanceKey).where(
+                AttendanceKey.school_id == event.school_id,
+                AttendanceKey.idempotency_key == event.idempotency_key,
+                AttendanceKey.attendance_id == event.id,
+            )
+        )
+    # By id and timestamp, so that PostgreSQL deletes from the event's partition only.
+    db.session.execute(
+        delete(Attendance).where(
+            Attendance.id == event.id, Attendance.timestamp == event.timestamp
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.expunge(event)
     db.session.flush()
 
 

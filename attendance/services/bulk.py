@@ -1,7 +1,8 @@
 """Storing many events at once: a device's offline batch, and the demo loader's rows.
 
-Both paths are idempotent on (school_id, idempotency_key) and bump the day version of
-every (school, local date) they add rows to, once per date, in the caller's transaction.
+Both paths are idempotent on (school_id, idempotency_key), a key being taken when
+`attendance_keys` holds it, and bump the day version of every (school, local date) they
+add rows to, once per date, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from sqlalchemy.dialects import postgresql
 
 from .. import clock
 from ..extensions import db
-from ..models import Attendance, Enrolment, School
+from ..models import Attendance, AttendanceKey, Enrolment, School
 from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
-from .attendances import Row, check_event
+from .attendances import Row, check_event, free_lost_keys
 from .daycache import invalidate_days
 
 CREATED = "created"
@@ -62,9 +63,11 @@ def record_many(
         return [o for o in outcomes if o is not None]
     enrolled, schools = _load_enrolments_and_schools(valid)
     # On PostgreSQL the batch's keys are not looked up first: the COPY finds out (the
-    # unique index) whether one is stored, and only then does a slower way answer those
+    # keys' primary key) whether one is stored, and only then does a slower way answer those
     # items as duplicates (`insert_rows`, `raced` below), as the look-up would have.
     optimistic = dialect() == "postgresql"
+    if not optimistic:
+        free_lost_keys([key for _, e in valid if (key := _key(e)) is not None])
     stored = {} if optimistic else _stored_keys(_key(e) for _, e in valid)
 
     rows: list[tuple[int, Row]] = []
@@ -170,16 +173,18 @@ def _stored_keys(keys: Iterable[tuple[int, str] | None]) -> dict[tuple[int, str]
 
 def _stored_keys_query(school_id: int, keys: list[str]) -> Any:
     """The stored (key, id) pairs of one school among `keys`."""
-    columns = (Attendance.idempotency_key, Attendance.id)
+    columns = (AttendanceKey.idempotency_key, AttendanceKey.attendance_id)
     if dialect() != "postgresql":
         return select(*columns).where(
-            Attendance.school_id == school_id, Attendance.idempotency_key.in_(keys)
+            AttendanceKey.school_id == school_id, AttendanceKey.idempotency_key.in_(keys)
         )
-    # Joined with unnest(): PostgreSQL probes the unique index once per key. With
-    # `= ANY(array)` it estimates thousands of probes dearer than reading the whole
-    # table, and does that instead once a school has a few hundred thousand rows.
+    # Joined with unnest(): PostgreSQL probes the primary key once per key. With
+    # `= ANY(array)` it may estimate thousands of probes dearer than reading the whole
+    # table, and do that instead once a school has a few hundred thousand keys.
     wanted = (
-        func.unnest(bindparam(None, keys, type_=postgresql.ARRAY(Attendance.idempotency_key.type)))
+        func.unnest(
+            bindparam(None, keys, type_=postgresql.ARRAY(AttendanceKey.idempotency_key.type))
+        )
         .table_valued("key")
         .render_derived(name="wanted")
     )
@@ -187,8 +192,11 @@ def _stored_keys_query(school_id: int, keys: list[str]) -> Any:
         select(*columns)
         .select_from(wanted)
         .join(
-            Attendance,
-            and_(Attendance.school_id == school_id, Attendance.idempotency_key == wanted.c.key),
+            AttendanceKey,
+            and_(
+                AttendanceKey.school_id == school_id,
+                AttendanceKey.idempotency_key == wanted.c.key,
+            ),
         )
     )
 
@@ -200,6 +208,8 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
     `checked`: the caller has already left those out (its look-up is not repeated).
     """
     ids: list[int | None] = [None] * len(rows)
+    if not checked and dialect() != "postgresql":  # PostgreSQL's staged way frees them
+        free_lost_keys([key for r in rows if (key := r.key) is not None])
     taken = set() if checked or not rows else set(_stored_keys(r.key for r in rows))
     new: list[int] = []
     for n, row in enumerate(rows):
@@ -221,27 +231,42 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
         stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
         params = [rows[n].as_dict() for n in new]
         fresh = list(db.session.scalars(stmt, params))
+        keys = [
+            {"school_id": row.school_id, "idempotency_key": row.idempotency_key,
+             "attendance_id": ident, "timestamp": row.timestamp}
+            for row, ident in zip((rows[n] for n in new), fresh, strict=True)
+            if row.idempotency_key is not None
+        ]  # fmt: skip
+        if keys:
+            db.session.execute(insert(AttendanceKey), keys)
     for n, ident in zip(new, fresh, strict=True):
         ids[n] = ident
     attendances_recorded.send(None, count=len(fresh))
     return ids
 
 
-# PostgreSQL, usually: ids drawn from the sequence, then COPY straight into the table (as
-# fast as COPY gets). Keyed rows go first, sorted, so concurrent batches meet their keys in
-# one order. Should another transaction have stored one of the keys since the look-up,
-# the COPY fails on the unique index, is rolled back to its savepoint, and the rows go the
-# staged way instead: COPY into a temporary table, then INSERT ... ON CONFLICT DO NOTHING.
+# PostgreSQL, usually: ids drawn from the sequence, then COPY straight into the tables
+# (as fast as COPY gets): the keys into attendance_keys, the events into attendances. The
+# keys go sorted, so concurrent batches meet them in one order. Should another
+# transaction have stored one of the keys since the look-up, the keys' COPY fails on
+# their primary key, is rolled back to its savepoint, and the rows go the staged way
+# instead: COPY into a temporary table, then one INSERT of the keys ON CONFLICT DO
+# NOTHING and of the events whose key it took.
 _NEXT_IDS = (
     "SELECT nextval(pg_get_serial_sequence('attendances', 'id')) FROM generate_series(1, %s)"
 )
+_COPY_KEYS = """
+COPY attendance_keys (school_id, idempotency_key, attendance_id, timestamp)
+FROM STDIN (FORMAT BINARY)
+"""
 _COPY_DIRECT = """
 COPY attendances (
     id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
 ) FROM STDIN (FORMAT BINARY)
 """
-# The columns' types, in _COPY_DIRECT's order: binary COPY sends values as PostgreSQL
-# stores them, which costs psycopg less than writing them out as text.
+# The columns' types, in the COPYs' order: binary COPY sends values as PostgreSQL stores
+# them, which costs psycopg less than writing them out as text.
+_KEY_TYPES = ("int4", "varchar", "int8", "timestamptz")
 _COPY_TYPES = (
     "int8", "int4", "int4", "varchar", "timestamptz", "numeric", "text", "timestamptz", "varchar"
 )  # fmt: skip
@@ -250,19 +275,35 @@ _COPY_TYPES = (
 def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
     """COPY rows whose keys are new; their ids, or None when a key turned out to be taken."""
     connection = db.session.connection()
-    ids = [ident for (ident,) in connection.exec_driver_sql(_NEXT_IDS, (len(rows),))]
+    ids = _next_ids(connection, len(rows))
     order = _key_order(rows)
     raw: Any = connection.connection.driver_connection  # psycopg.Connection
     try:
         with db.session.begin_nested():
             db.session.connection()  # emits the SAVEPOINT now: the COPY bypasses the session
-            with raw.cursor() as cursor, cursor.copy(_COPY_DIRECT) as copy:
-                copy.set_types(_COPY_TYPES)
-                for n in order:
-                    copy.write_row((ids[n], *rows[n].as_tuple()))
+            with raw.cursor() as cursor:
+                if any(row.key is not None for row in rows):
+                    with cursor.copy(_COPY_KEYS) as copy:
+                        copy.set_types(_KEY_TYPES)
+                        for n in order:
+                            row = rows[n]
+                            if row.key is None:
+                                break  # the keyed rows come first
+                            copy.write_row(
+                                (row.school_id, row.idempotency_key, ids[n], row.timestamp)
+                            )
+                with cursor.copy(_COPY_DIRECT) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    for n in order:
+                        copy.write_row((ids[n], *rows[n].as_tuple()))
     except psycopg.errors.UniqueViolation:
         return None
     return ids
+
+
+def _next_ids(connection: Any, count: int) -> list[int]:
+    """`count` new ids from the events' sequence."""
+    return [ident for (ident,) in connection.exec_driver_sql(_NEXT_IDS, (count,))]
 
 
 def _key_order(rows: Sequence[Row]) -> list[int]:
@@ -272,28 +313,48 @@ def _key_order(rows: Sequence[Row]) -> list[int]:
     return [n for _, n in keyed] + [n for n, r in enumerate(rows) if r.key is None]
 
 
-# The staged way: unkeyed rows cannot conflict and take ids in `ord` order (ORDER BY
-# feeds the sequence), so they are matched to their ids by sorting.
+# The staged way: every row with an id of its own; the keys taken in `ord` order (the
+# first of a repeated key wins), and the events stored whose key was taken, or that have
+# none.
 _STAGE = """
 DROP TABLE IF EXISTS pg_temp.attendance_stage;
 CREATE TEMPORARY TABLE attendance_stage (
-    user_id integer, school_id integer, type varchar(8), timestamp timestamptz,
+    id bigint, user_id integer, school_id integer, type varchar(8), timestamp timestamptz,
     temperature numeric(5, 2), image text, received_at timestamptz,
     idempotency_key varchar(200), ord integer
 ) ON COMMIT DROP
 """
 _COPY_STAGE = """
 COPY attendance_stage (
-    user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key, ord
+    id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key,
+    ord
 ) FROM STDIN
 """
+# Keys whose event is gone (services.attendances.free_lost_keys), set-based.
+_FREE_LOST_KEYS = """
+DELETE FROM attendance_keys USING attendance_stage
+WHERE attendance_keys.school_id = attendance_stage.school_id
+    AND attendance_keys.idempotency_key = attendance_stage.idempotency_key
+    AND NOT EXISTS (
+        SELECT FROM attendances WHERE attendances.id = attendance_keys.attendance_id
+            AND attendances.timestamp = attendance_keys.timestamp
+    )
+"""
 _FROM_STAGE = """
+WITH taken AS (
+    INSERT INTO attendance_keys (school_id, idempotency_key, attendance_id, timestamp)
+    SELECT school_id, idempotency_key, id, timestamp FROM attendance_stage
+    WHERE idempotency_key IS NOT NULL ORDER BY ord
+    ON CONFLICT (school_id, idempotency_key) DO NOTHING
+    RETURNING attendance_id
+)
 INSERT INTO attendances
-    (user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
-SELECT user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
-FROM attendance_stage ORDER BY ord
-ON CONFLICT (school_id, idempotency_key) DO NOTHING
-RETURNING id, school_id, idempotency_key
+    (id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key)
+SELECT id, user_id, school_id, type, timestamp, temperature, image, received_at, idempotency_key
+FROM attendance_stage
+WHERE idempotency_key IS NULL OR id IN (SELECT attendance_id FROM taken)
+ORDER BY ord
+RETURNING id
 """
 
 
@@ -301,26 +362,14 @@ def _insert_staged(rows: Sequence[Row]) -> list[int | None]:
     """Insert rows, skipping taken and repeated keys, whoever took them and whenever."""
     connection = db.session.connection()
     connection.exec_driver_sql(_STAGE)
+    ids = _next_ids(connection, len(rows))
     raw: Any = connection.connection.driver_connection  # psycopg.Connection
     with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:
         for position, n in enumerate(_key_order(rows)):
-            copy.write_row((*rows[n].as_tuple(), position))
-    by_key: dict[tuple[int, str], int] = {}
-    unkeyed: list[int] = []
-    for ident, school_id, key in connection.exec_driver_sql(_FROM_STAGE):
-        if key is None:
-            unkeyed.append(ident)
-        else:
-            by_key[(school_id, key)] = ident
-    unkeyed.sort()
-    unkeyed_ids = iter(unkeyed)
-    ids: list[int | None] = []
-    for row in rows:
-        if row.key is None:
-            ids.append(next(unkeyed_ids))
-        else:
-            ids.append(by_key.pop(row.key, None))  # pop: a repeated key is not inserted twice
-    return ids
+            copy.write_row((ids[n], *rows[n].as_tuple(), position))
+    connection.exec_driver_sql(_FREE_LOST_KEYS)
+    stored = {ident for (ident,) in connection.exec_driver_sql(_FROM_STAGE)}
+    return [ident if ident in stored else None for ident in ids]
 
 
 # -- the demo loader ----------------------------------------------------------------------

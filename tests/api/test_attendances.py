@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from attendance import clock
-from attendance.models import Attendance, DayVersion
+from attendance.models import Attendance, AttendanceKey, DayVersion
 from tests.conftest import event_body as body
 
 
@@ -308,3 +308,43 @@ def test_bodies_only_the_standard_parser_takes_are_validated_not_refused(client,
     assert 400 < resp.status_code < 500, resp.get_data(as_text=True)
     if field:
         assert field in resp.get_data(as_text=True)
+
+
+def test_deleting_an_event_frees_its_key(client, make_user, db):
+    """A retry after a delete stores the event again, as before the keys had a table."""
+    user = make_user()
+    sent = body(user, client_event_id="again")
+    first = client.post("/api/attendances", json=sent).json["data"]["id"]
+    assert client.delete(f"/api/attendances/{first}").status_code == 204
+    assert db.session.scalar(select(AttendanceKey)) is None
+    second = client.post("/api/attendances", json=sent)
+    assert second.status_code == 201  # a new event (SQLite may give it the freed id)
+    assert db.session.scalar(select(func.count()).select_from(Attendance)) == 1
+    key = db.session.scalar(select(AttendanceKey))
+    assert (key.attendance_id, key.idempotency_key) == (second.json["data"]["id"], "again")
+
+
+def test_a_key_whose_event_is_gone_is_free_again(client, make_user, db):
+    """An event deleted outside the service (or archived with its month) leaves its key
+    behind: a retry stores the event again, one at a time or in a batch, as it did when
+    the key was a column of the event."""
+    user = make_user()
+    one = body(user, client_event_id="lost-1", timestamp="2026-11-20T08:00:00Z")
+    two = body(user, client_event_id="lost-2", timestamp="2026-11-20T09:00:00Z")
+    assert client.post("/api/attendances", json=one).status_code == 201
+    assert client.post("/api/attendances/bulk", json={"attendances": [two]}).status_code == 200
+    db.session.execute(Attendance.__table__.delete())  # by hand: the keys stay
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(AttendanceKey)) == 2
+
+    again = client.post("/api/attendances", json=one)
+    batch = client.post("/api/attendances/bulk", json={"attendances": [two, two]})
+    assert again.status_code == 201
+    results = batch.json["data"]["results"]
+    assert [r["status"] for r in results] == ["created", "duplicate"]
+    stored = db.session.scalars(select(Attendance).order_by(Attendance.id)).all()
+    keys = dict(
+        db.session.execute(select(AttendanceKey.idempotency_key, AttendanceKey.attendance_id)).all()
+    )
+    assert keys == {e.idempotency_key: e.id for e in stored}
+    assert keys == {"lost-1": again.json["data"]["id"], "lost-2": results[0]["id"]}

@@ -219,6 +219,27 @@ def test_month_report_with_two_workers(db, live, start_workers):
     assert again.status_code == 200 and again.json()["data"]["buckets"] == doc["buckets"]
 
 
+def test_workers_add_the_months_ahead(db, redis_url, start_workers, tmp_path):
+    """Each worker's reaper thread adds the monthly partitions due; two at once, each
+    month once and no failed pass."""
+    from attendance import clock
+    from attendance.services import partitions
+
+    start_workers(2, PARTITION_MONTHS_AHEAD=7)
+    this = partitions.month_of(clock.now())
+    want = {partitions.name_of(partitions.add_months(this, n)) for n in range(8)}
+    deadline = time.monotonic() + 60
+    found: set[str] = set()
+    while not want <= found and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with db.engine.connect() as conn:
+            found = {p.name for p in partitions.partitions(conn)}
+            conn.rollback()
+    assert want <= found
+    logs = "".join(path.read_text() for path in tmp_path.glob("proc-*.log"))
+    assert logs and "ensure_if_due pass failed" not in logs
+
+
 def test_a_killed_worker_does_not_lose_the_report(db, live, start_workers):
     from redis import Redis
     from rq import Worker

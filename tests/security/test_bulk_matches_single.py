@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from attendance import clock
-from attendance.models import Attendance
+from attendance.models import Attendance, AttendanceKey
 from tests.conftest import event_body
 
 from . import nasty
@@ -113,6 +113,7 @@ def ids(make_user, make_school) -> dict[str, int]:
 
 def forget_events(db) -> None:
     """So that the same client_event_id is new again for the next request."""
+    db.session.execute(delete(AttendanceKey))
     db.session.execute(delete(Attendance))
     db.session.commit()
 

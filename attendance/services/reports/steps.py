@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload, undefer
 
 from ... import clock, presence
@@ -216,11 +216,13 @@ def compute_chunk(report_id: str, day: dt.date) -> None:
     db.session.flush()
 
 
-def _event_rows(school: School, day: dt.date) -> Sequence[presence.Row]:
+def day_events_query(school: School, day: dt.date) -> Select[int, dt.datetime, int, str]:
     """The school's events within the date's bounds, as (user_id, timestamp, id, type),
-    in the order pairing wants them."""
+    in the order pairing wants them. Bounded by the instants, so that PostgreSQL reads
+    the month's partition (two at a month's edge, where a local date straddles two UTC
+    months) and no other (tests/test_partitions.py)."""
     start, end = presence.day_bounds(day, school.timezone)
-    query = (
+    return (
         select(Attendance.user_id, Attendance.timestamp, Attendance.id, Attendance.type)
         .where(
             Attendance.school_id == school.id,
@@ -229,6 +231,11 @@ def _event_rows(school: School, day: dt.date) -> Sequence[presence.Row]:
         )
         .order_by(Attendance.user_id, Attendance.timestamp, Attendance.id)
     )
+
+
+def _event_rows(school: School, day: dt.date) -> Sequence[presence.Row]:
+    """The rows of `day_events_query`."""
+    query = day_events_query(school, day)
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return connection.execute(query).all()

@@ -1,7 +1,7 @@
 """webhooks: since when a subscription takes events; deliveries sent again by hand
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-29 22:30:00
 
 The fever sweep delivers the fevers a subscription missed, but none received before it
@@ -13,8 +13,8 @@ even when its subscription is disabled, and a success enables the subscription a
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
