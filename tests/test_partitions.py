@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
-from attendance import clock
+from attendance import clock, create_app
 from attendance.jobs.partitions import ensure
 from attendance.models import Attendance
 from attendance.services import partitions
 from attendance.services.reports.steps import day_events_query
 
-from .conftest import event_body, submit_report
+from .conftest import dispose, event_body, reset_schema, submit_report
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +33,19 @@ def postgresql(request: pytest.FixtureRequest, db: Any) -> None:
         pytest.skip("partitions are PostgreSQL's; SQLite keeps one plain table")
 
 
-def test_on_sqlite_there_is_nothing_to_partition(runner, db):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's answer")
-    assert ensure(3).partitioned is False
-    for args in (["partitions", "ensure"], ["partitions", "list"]):
-        result = runner.invoke(args=args)
-        assert result.exit_code == 0 and "not partitioned here" in result.output
+def test_on_sqlite_there_is_nothing_to_partition(app_config, tmp_path):
+    # An app of its own on SQLite, whatever database the other tests run on.
+    sqlite_app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    try:
+        reset_schema(sqlite_app)
+        with sqlite_app.app_context():
+            assert ensure(3).partitioned is False
+        runner = sqlite_app.test_cli_runner()
+        for args in (["partitions", "ensure"], ["partitions", "list"]):
+            result = runner.invoke(args=args)
+            assert result.exit_code == 0 and "not partitioned here" in result.output
+    finally:
+        dispose(sqlite_app)
 
 
 def at(when: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> None:
