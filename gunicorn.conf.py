@@ -84,10 +84,18 @@ def on_starting(server: Any) -> None:
     """Forget the counts of processes that are gone (keep those of a running worker), and
     import the app's code, so that each worker forked from here starts in milliseconds."""
     from attendance.ops.metrics import clean_multiprocess_dir
-    from attendance.ops.preload import import_modules
+    from attendance.ops.preload import freeze, import_modules
 
     clean_multiprocess_dir(_metrics_dir)
     import_modules()
+    freeze()  # what the workers inherit stays shared, and out of their collections
+
+
+def post_worker_init(worker: Any) -> None:
+    """The worker has made its app: its long-lived objects too are left out of collections."""
+    from attendance.ops.preload import freeze
+
+    freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

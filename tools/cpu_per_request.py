@@ -171,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bulk-batches", type=int, default=2, help="batches of 5,000 (0: none)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare app")
     parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the app's objects to the collector"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="keep the data of the last run (no new seed)"
     )
     parser.add_argument("--profile", help="write a cProfile of the real check-ins here")
@@ -205,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bare_insert_app import app as bare
 
     check_ins(real, school, users, token, 200, "warm")  # connections, caches, statements
+    if not args.no_freeze:  # as gunicorn.conf.py's post_worker_init does
+        from attendance.ops.preload import freeze
+
+        freeze()
     if not args.no_bare:
         check_ins(bare, school, users, token, 200, "warm")
     reals: list[float] = []

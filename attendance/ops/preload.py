@@ -1,4 +1,5 @@
-"""For a web server's master process: import the app's code before the workers fork.
+"""For a web server: import the app's code before the workers fork, and keep the garbage
+collector off the objects that live as long as the process.
 
 gunicorn does not preload the app (gunicorn.conf.py): each worker makes its own after the
 fork, so no connection is ever shared between processes. Making it imports most of the
@@ -10,6 +11,7 @@ milliseconds. Importing does no I/O (a house rule), so nothing is connected in t
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 
@@ -25,3 +27,16 @@ def import_modules() -> list[str]:
     for name in [*names, *LAZY]:
         importlib.import_module(name)
     return names
+
+
+def freeze() -> None:
+    """Leave what exists now (modules, the app) out of every later garbage collection.
+
+    Python's collector scans all tracked objects when it collects the oldest generation,
+    which a bulk batch of 5,000 events sets off several times: with the app's 150,000
+    long-lived objects, that was a third of the batch's CPU. `gc.freeze` (for forking
+    servers, in Python's docs) moves them out of its way; what is garbage is collected
+    first, so nothing that could be freed is kept.
+    """
+    gc.collect()
+    gc.freeze()
