@@ -252,4 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        sys.stderr = sys.__stderr__  # the request log went to /dev/null; errors do not

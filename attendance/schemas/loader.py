@@ -66,26 +66,35 @@ class BodyLoader:
             return None
         if type(data) is not dict or not self.required <= data.keys() <= self.fields.keys():
             return None
+        fields = self.fields
+        loaded: dict[str, Any] = {}
+        # Without a memo, nothing is memoized (an empty `repetitive`).
+        repetitive = self.repetitive if memo is not None else frozenset()
+        seen: Memo = memo if memo is not None else {}
+        memo_types = self.MEMO_TYPES
         try:
-            if memo is None:
-                return {k: self.fields[k].deserialize(v, k, data) for k, v in data.items()}
-            return {k: self._memoized(k, v, data, memo) for k, v in data.items()}
+            for name, value in data.items():
+                if name in repetitive and type(value) in memo_types:
+                    key = (name, type(value), value)  # the type: 1, 1.0 and True are equal
+                    result = seen.get(key, seen)
+                    if result is seen:  # not seen in this batch yet
+                        result = seen[key] = self._or_error(fields[name], name, value, data)
+                    if isinstance(result, ma.ValidationError):
+                        raise result
+                    loaded[name] = result
+                else:
+                    loaded[name] = fields[name].deserialize(value, name, data)
         except ma.ValidationError:
             return None
+        return loaded
 
-    def _memoized(self, name: str, value: Any, data: dict[str, Any], memo: Memo) -> Any:
-        if name not in self.repetitive or type(value) not in self.MEMO_TYPES:
-            return self.fields[name].deserialize(value, name, data)
-        key = (name, type(value), value)  # the type too: 1, 1.0 and True are equal keys
-        if key not in memo:
-            try:
-                memo[key] = self.fields[name].deserialize(value, name, data)
-            except ma.ValidationError as error:
-                memo[key] = error
-        result = memo[key]
-        if isinstance(result, ma.ValidationError):
-            raise result
-        return result
+    @staticmethod
+    def _or_error(field: ma.fields.Field, name: str, value: Any, data: dict[str, Any]) -> Any:
+        """The field's value, or the ValidationError it raises (a memo keeps either)."""
+        try:
+            return field.deserialize(value, name, data)
+        except ma.ValidationError as error:
+            return error
 
 
 _loaders: weakref.WeakKeyDictionary[ma.Schema, BodyLoader] = weakref.WeakKeyDictionary()
