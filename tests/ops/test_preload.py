@@ -26,4 +26,3 @@ def test_the_master_imports_everything_without_connecting():
         [sys.executable, "-c", CODE], check=True, capture_output=True, text=True, timeout=120
     )
     assert int(out.stdout.strip()) > 100
-
