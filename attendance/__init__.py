@@ -50,7 +50,27 @@ class _JSONProvider(DefaultJSONProvider):
     64 bits, lone surrogates) goes to the standard library, so every body parses as
     before and the validation, not the parser, names what is wrong. What neither can take
     (nesting past the recursion limit, integers of over 4,300 digits) is a JSONDecodeError
-    saying so: a malformed body (400), never a 500."""
+    saying so: a malformed body (400), never a 500.
+
+    Answers are written by orjson too, compact as Flask writes them: dates, dataclasses
+    and subclasses of the basic types go to Flask's own conversion (`default`), and what
+    orjson refuses (lone surrogates, keys that are not text) to the standard library.
+    Non-ASCII text is written as UTF-8 rather than escaped."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        import orjson
+
+        if kwargs == _COMPACT:  # an answer (`response`), not a caller's own options
+            passed = (
+                orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_PASSTHROUGH_SUBCLASS
+            )
+            try:
+                return orjson.dumps(obj, default=self.default, option=passed).decode()
+            except TypeError:
+                pass
+        return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         import json
@@ -72,6 +92,9 @@ class _JSONProvider(DefaultJSONProvider):
             reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
         text = s if isinstance(s, str) else s.decode("utf-8", "replace")
         raise json.JSONDecodeError(reason, text or " ", 0)
+
+
+_COMPACT = {"separators": (",", ":")}
 
 
 def _json_dumps(value: Any) -> str:

@@ -1,11 +1,15 @@
-"""Per-connection database settings: foreign keys and sane transactions on SQLite, and a
-liveness check for pooled connections that have been idle.
+"""Per-connection database settings: foreign keys and sane transactions on SQLite, a
+liveness check for pooled connections that have been idle, and each thread's own
+autocommit connection for statements that are a transaction by themselves.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -55,6 +59,89 @@ def _ping_after_idle(engine: Engine, idle: float) -> None:
             raise exc.DisconnectionError(f"connection dropped while idle: {error}") from error
 
 
+class _Held:
+    """A thread's autocommit connection to one engine's database, closed when the thread
+    (or the engine) is gone."""
+
+    __slots__ = ("connection", "pid", "used")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.pid = os.getpid()
+        self.used = time.monotonic()
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None and self.pid == os.getpid():  # never a parent's
+            _close(connection)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit: the socket goes anyway
+            pass
+
+
+_local = threading.local()
+_ping_after: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+# Connections a forked child found in its thread: its parent's, never to be used or
+# closed here (closing would end the parent's session); kept so they are not collected.
+_inherited: list[Any] = []
+
+
+def autocommit_connection(engine: Engine) -> Any:
+    """This thread's own DBAPI connection to `engine`'s database, in autocommit.
+
+    For a statement that is a transaction by itself (a check-in as it happens,
+    services/attendances.py): a pool checkout and check-in, and setting and unsetting
+    autocommit around it, cost a fifth of such a request. The connection is taken out of
+    the engine's pool once (made by it, with its settings) and kept by the thread: each
+    web thread holds one more connection than the pool's. Like pooled ones, it is pinged
+    when it has been idle for DB_PING_AFTER_IDLE seconds; one that fails is replaced.
+    Use it only for statements that commit by themselves, and call
+    `drop_autocommit_connection` after an error, so a broken connection is not used again.
+    """
+    held: weakref.WeakKeyDictionary[Engine, _Held] | None = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = weakref.WeakKeyDictionary()
+    entry = held.get(engine)
+    now = time.monotonic()
+    idle = _ping_after.get(engine)
+    if entry is not None and entry.pid != os.getpid():
+        _inherited.append(entry.connection)  # kept: collected, it would close the parent's
+        entry.connection = None
+        entry = None
+    if entry is not None and idle is not None and now - entry.used >= idle:
+        try:
+            engine.dialect.do_ping(entry.connection)
+        except engine.dialect.loaded_dbapi.Error:
+            entry.close()
+            entry = None
+    if entry is None:
+        pooled = engine.raw_connection()
+        connection: Any = pooled.driver_connection
+        pooled.detach()  # the pool forgets it: it is this thread's from now on
+        connection.autocommit = True
+        entry = held[engine] = _Held(connection)
+    entry.used = now
+    return entry.connection
+
+
+def drop_autocommit_connection(engine: Engine) -> None:
+    """Close this thread's autocommit connection (after an error): the next use opens one."""
+    held = getattr(_local, "held", None)
+    entry = held.pop(engine, None) if held is not None else None
+    if entry is not None:
+        entry.close()
+
+
+def _close(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001, S110 - closing a connection that failed: nothing to do
+        pass
+
+
 def init_app(app: Flask) -> None:
     """Install the SQLite listeners once per process, and the idle ping on the app's engines."""
     global _installed
@@ -62,10 +149,15 @@ def init_app(app: Flask) -> None:
         event.listen(Engine, "connect", _on_connect)
         event.listen(Engine, "begin", _on_begin)
         _installed = True
+    from .extensions import db
+
     idle = app.config.get("DB_PING_AFTER_IDLE")
     if idle is not None:
-        from .extensions import db
-
         with app.app_context():
             for engine in db.engines.values():
                 _ping_after_idle(engine, idle)
+                _ping_after[engine] = idle
+    with app.app_context():
+        for engine in db.engines.values():
+            # A disposed engine (an app that is done with) takes this thread's with it.
+            event.listen(engine, "engine_disposed", drop_autocommit_connection)

@@ -37,6 +37,15 @@ else:
     Model = db.Model
 
 
+def in_transaction() -> bool:
+    """True when this request's (or job's) session has a transaction open.
+
+    Asks without making a session: a check-in recorded by a statement of its own
+    (services/attendances.py) never needs one, and making one costs more than its insert.
+    """
+    return db.session.registry.has() and db.session().in_transaction()
+
+
 def current_app_object() -> Flask:
     """The app itself behind `current_app`, to hand to a server, a thread or a child process.
 

@@ -8,9 +8,10 @@ from typing import Any
 from flask import jsonify, request, url_for
 from flask.views import MethodView
 
-from ..extensions import db
+from ..extensions import db, in_transaction
 from ..jobs.webhooks import fevers_recorded
 from ..models import Attendance
+from ..schemas.loader import loaded_quickly
 from ..security import images
 from ..security.principals import allow, claim_school, scope_query
 from ..security.roles import DEVICE, SCHOOL
@@ -41,7 +42,7 @@ class Attendances(MethodView):
 
     @allow(SCHOOL, DEVICE)
     # An instance, not the class: webargs would build a schema for every request.
-    @blp.arguments(AttendanceInSchema())
+    @blp.arguments(loaded_quickly(AttendanceInSchema()))
     @blp.response(201, envelope(AttendanceSchema))
     @blp.alt_response(200, schema=envelope(AttendanceSchema), description="A retried key")
     @blp.doc(
@@ -61,7 +62,7 @@ class Attendances(MethodView):
         claim_school(data["school_id"])
         key = _idempotency_key()
         event, created = service.record_attendance(data, key)
-        if db.session().in_transaction():  # a check-in as it happens has committed already
+        if in_transaction():  # a check-in as it happens has committed already
             db.session.commit()
         # The event is stored for good from here on: work that must follow only a stored
         # event goes here, after the commit. Webhooks: decided for fevers only.

@@ -13,7 +13,7 @@ from marshmallow import fields, validate
 
 from ..extensions import db
 from ..jobs.webhooks import fevers_recorded
-from ..schemas.fields import BodySchema
+from ..schemas.loader import BodyLoader, Memo
 from ..security.principals import allow, claim_school
 from ..security.roles import DEVICE, SCHOOL
 from ..services import bulk as service
@@ -74,73 +74,23 @@ class BulkResultSchema(ma.Schema):
     results = fields.List(fields.Nested(BulkItemSchema))
 
 
-class ItemLoader:
-    """`schema.load` for the items of a batch, at a fraction of its cost per item.
-
-    The plain items devices send (an object of known fields, bare or wrapped) have each
-    field deserialized by the schema's own field object, which is what `schema.load`
-    does for them, minus its bookkeeping. Within a batch the same value of a repetitive
-    field (the school, the type, a temperature, a user) is deserialized once: fields are
-    pure functions of their value. Anything else, and any item a field refuses, goes
-    through `schema.load`, so results and messages are exactly the schema's. Should the
-    schema gain hooks or options this shortcut does not reproduce, it is not taken.
-    """
-
-    KNOWN_HOOKS: dict[str, list[Any]] = {"pre_load": [("unwrap", False, {})]}
-    REPETITIVE = frozenset({"user_id", "school_id", "type", "temperature"})
-    MEMO_TYPES = (int, float, str)
-
-    def __init__(self, schema: BodySchema) -> None:
-        self.schema = schema
-        self.fields = schema.load_fields
-        self.required = frozenset(n for n, f in self.fields.items() if f.required)
-        self.fast = (
-            dict(schema._hooks) == self.KNOWN_HOOKS
-            and schema.unknown == ma.RAISE
-            and not schema.partial
-            and all(f.data_key is None and f.attribute is None for f in self.fields.values())
-        )
-
-    def load_all(self, items: list[Any]) -> list[dict[str, Any] | ma.ValidationError]:
-        """Each item as `schema.load(item)` gives it, or the ValidationError it raises."""
-        memo: dict[tuple[str, type, Any], Any] = {}
-        loaded: list[dict[str, Any] | ma.ValidationError] = []
-        for item in items:
-            try:
-                loaded.append(self._load(item, memo))
-            except ma.ValidationError as error:
-                loaded.append(error)
-        return loaded
-
-    def _load(self, raw: Any, memo: dict[tuple[str, type, Any], Any]) -> dict[str, Any]:
-        if self.fast:
-            data = self.schema.unwrap(raw)
-            if type(data) is dict and self.required <= data.keys() <= self.fields.keys():
-                try:
-                    return {k: self._field(k, v, data, memo) for k, v in data.items()}
-                except ma.ValidationError:
-                    pass  # the schema's own load gives every message, in its words
-        result: dict[str, Any] = self.schema.load(raw)
-        return result
-
-    def _field(
-        self, name: str, value: Any, data: dict[str, Any], memo: dict[tuple[str, type, Any], Any]
-    ) -> Any:
-        if name not in self.REPETITIVE or type(value) not in self.MEMO_TYPES:
-            return self.fields[name].deserialize(value, name, data)
-        key = (name, type(value), value)  # the type too: 1, 1.0 and True are equal keys
-        if key not in memo:
-            try:
-                memo[key] = self.fields[name].deserialize(value, name, data)
-            except ma.ValidationError as error:
-                memo[key] = error
-        result = memo[key]
-        if isinstance(result, ma.ValidationError):
-            raise result
-        return result
+# Items are loaded as `AttendanceInSchema().load(item)` would (schemas/loader.py); within
+# a batch, each value of these fields is deserialized once.
+_items = BodyLoader(
+    AttendanceInSchema(), repetitive=frozenset({"user_id", "school_id", "type", "temperature"})
+)
 
 
-_items = ItemLoader(AttendanceInSchema())
+def load_all(items: list[Any]) -> list[dict[str, Any] | ma.ValidationError]:
+    """Each item as the schema loads it, or the ValidationError it raises."""
+    memo: Memo = {}
+    loaded: list[dict[str, Any] | ma.ValidationError] = []
+    for item in items:
+        try:
+            loaded.append(_items.load(item, memo))
+        except ma.ValidationError as error:
+            loaded.append(error)
+    return loaded
 
 
 @blp.before_request
@@ -160,7 +110,7 @@ class Bulk(MethodView):
         Like a single POST, a batch naming a school the token may not act for is 403 as a
         whole (decided without a look-up); items the schema refuses are answered one by one.
         """
-        loaded = _items.load_all(data["attendances"])
+        loaded = load_all(data["attendances"])
         for school_id in sorted({i["school_id"] for i in loaded if isinstance(i, dict)}):
             claim_school(school_id)
         events = [_refused(i) if isinstance(i, ma.ValidationError) else i for i in loaded]

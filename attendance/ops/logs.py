@@ -14,6 +14,7 @@ A small stdlib formatter rather than python-json-logger: what we need is a dozen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -57,8 +58,14 @@ def scrub(text: str) -> str:
     return text
 
 
+@functools.cache
+def _secret_key(key: str) -> bool:
+    """True when a field of this name may hold a secret (the names are few and fixed)."""
+    return any(word in key.lower() for word in _SECRET_KEYS)
+
+
 def _scrub_value(key: str, value: Any) -> Any:
-    if any(word in key.lower() for word in _SECRET_KEYS):
+    if _secret_key(key):
         return "[redacted]"
     if isinstance(value, str):
         return scrub(value)
@@ -156,5 +163,11 @@ def configure(app: Flask, fmt: str | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(str(app.config["LOG_LEVEL"]).upper())
+    # Neither format writes the caller's file and line, the thread or the process: the
+    # logging HOWTO's "Optimization" is to tell logging not to look them up for each record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Alembic announces each of its plugins at INFO whenever a process loads it.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

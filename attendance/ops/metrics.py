@@ -70,11 +70,20 @@ DAY_CACHE_MISSES = Counter(
 )
 
 
+# The metrics of each (method, route, status) seen: `labels()` looks them up under a lock
+# on every call, which showed in the profile of a check-in.
+_by_labels: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered request."""
-    labels = (method, route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_SECONDS.labels(*labels).observe(seconds)
+    key = (method, route, status)
+    children = _by_labels.get(key)
+    if children is None:
+        labels = (method, route, str(status))
+        children = _by_labels[key] = (HTTP_REQUESTS.labels(*labels), HTTP_SECONDS.labels(*labels))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def observe_job(function: str, ok: bool, seconds: float) -> None:
@@ -126,11 +135,10 @@ def _after_rollback(session: Session) -> None:
 
 
 def _attendances_recorded(sender: Any, count: int = 1, **extra: Any) -> None:
-    from ..extensions import db
+    from ..extensions import db, in_transaction
 
-    session = db.session()
-    if session.in_transaction():
-        _pending(session).append(("attendances", count))
+    if in_transaction():
+        _pending(db.session()).append(("attendances", count))
     else:  # stored by a statement of its own (services/attendances.py): committed already
         ATTENDANCES.inc(count)
 

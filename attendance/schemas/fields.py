@@ -148,6 +148,8 @@ def _refuse_unstorable(data: dict[str, Any]) -> None:
     """
     bad: dict[str, list[str]] = {}
     for key, value in data.items():
+        if not isinstance(value, str | list):
+            continue  # numbers, booleans, null, objects: nothing to look at (most fields)
         pending = [value]
         while pending:
             item = pending.pop()

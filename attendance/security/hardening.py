@@ -86,10 +86,15 @@ def refuse_nul() -> None:
         abort(400, errors={"detail": "NUL characters are not allowed in URLs"})
 
 
+_HEADERS_BY_KEY = [(name.lower(), name, value) for name, value in HEADERS.items()]
+
+
 def security_headers(response: Response) -> Response:
     """Add the security headers to every response (a view may set its own first)."""
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    present = {name.lower() for name in response.headers.keys()}  # one pass, not one each
+    for key, name, value in _HEADERS_BY_KEY:
+        if key not in present:
+            response.headers.add(name, value)
     # The API's one HTML answer, its interactive page (/api/docs), is a page like the others.
     if is_api_request() and response.mimetype != "text/html":
         policy = API_CSP

@@ -53,6 +53,11 @@ def _too_many(error: RateLimitExceeded) -> Any:
     return response
 
 
+def _limiters(hook: Any, limiter: Limiter) -> bool:
+    """True for a hook Flask-Limiter installed (a method of it, or a partial on it)."""
+    return getattr(hook, "__self__", None) is limiter or getattr(hook, "args", None) == (limiter,)
+
+
 def init_app(app: Flask) -> None:
     """The write limit's gate, and a limiter for the sign-in throttle and page limits."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
@@ -76,7 +81,16 @@ def init_app(app: Flask) -> None:
     )
     limiter.init_app(app)
     # Its before-request check looks for default and application limits, of which there
-    # are none: a route with a limit of its own checks it in its decorator.
+    # are none: a route with a limit of its own checks it in its decorator. Its
+    # after-request hook adds headers (off here) and deducts `deduct_when` limits (none),
+    # and its teardown empties state kept on the request context, which goes with the
+    # request anyway: on every check-in, the three cost more than the decorated routes use.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
+    app.after_request_funcs[None] = [
+        f for f in app.after_request_funcs[None] if not _limiters(f, limiter)
+    ]
+    app.teardown_request_funcs[None] = [
+        f for f in app.teardown_request_funcs[None] if not _limiters(f, limiter)
+    ]
     app.extensions["attendance_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 from .. import clock
+from ..dbsetup import autocommit_connection, drop_autocommit_connection
 from ..extensions import db
 from ..inputs import MAX_FUTURE
 from ..models import Attendance, AttendanceKey, Enrolment, School
@@ -204,20 +205,18 @@ def _insert_now(row: Row, timezone: str) -> tuple[int, Any] | None:
     None when nothing was stored (its key is known, a check failed, or the school's
     timezone is no longer `timezone`).
 
-    psycopg itself, on a pooled connection in autocommit for the one statement, and
-    prepared: SQLAlchemy's execution machinery cost more than the statement.
+    psycopg itself, prepared, on the thread's own connection in autocommit
+    (dbsetup.autocommit_connection): SQLAlchemy's execution machinery, and then its pool,
+    cost more than the statement.
     """
-    pooled = db.engine.raw_connection()
+    engine = db.engine
+    connection = autocommit_connection(engine)
+    params = {**row.as_dict(), "timezone": timezone}
     try:
-        connection: Any = pooled.driver_connection  # psycopg.Connection
-        connection.autocommit = True
-        try:
-            params = {**row.as_dict(), "timezone": timezone}
-            result = connection.execute(_INSERT_PG, params, prepare=True).fetchone()
-        finally:
-            connection.autocommit = False
-    finally:
-        pooled.close()  # back to the pool
+        result = connection.execute(_INSERT_PG, params, prepare=True).fetchone()
+    except Exception:
+        drop_autocommit_connection(engine)  # whatever went wrong, not on this one again
+        raise
     return None if result is None else (result[0], result[2])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,36 +70,47 @@ def record_many(
         free_lost_keys([key for _, e in valid if (key := _key(e)) is not None])
     stored = {} if optimistic else _stored_keys(_key(e) for _, e in valid)
 
-    rows: list[tuple[int, Row]] = []
+    rows: list[tuple[int, Row]] = []  # the rows accepted, in the order checked
     first_of: dict[tuple[int, str], int] = {}  # key -> index of the batch's event storing it
     later: list[tuple[int, tuple[int, str]]] = []  # repeats of a key stored by this batch
     refused: list[tuple[int, tuple[int, str]]] = []  # refused, keyed: a duplicate if stored
-    for i, event in valid:
-        key = _key(event)
-        if key is not None:
-            if key in stored:
-                outcomes[i] = Outcome(DUPLICATE, stored[key])
-                continue
-            if key in first_of:
-                later.append((i, key))
-                continue
-        try:
-            check_event(
-                event,
-                school_found=event["school_id"] in schools,
-                enrolled=(event["user_id"], event["school_id"]) in enrolled,
-                received_at=received_at,
-            )
-        except ServiceError as error:
-            outcomes[i] = Outcome(INVALID, errors={error.field: [error.message]})
-            if key is not None and optimistic:
-                refused.append((i, key))
-            continue
-        if key is not None:
-            first_of[key] = i
-        rows.append((i, Row.from_event(event, received_at)))
 
-    ids = insert_rows([row for _, row in rows], checked=True)
+    def accepted() -> Iterator[Row]:
+        """The batch's rows, checked one by one in key order (see `_in_key_order`)."""
+        for i, key, event in _in_key_order(valid):
+            if key is not None:
+                if key in stored:
+                    outcomes[i] = Outcome(DUPLICATE, stored[key])
+                    continue
+                if key in first_of:
+                    later.append((i, key))
+                    continue
+            try:
+                check_event(
+                    event,
+                    school_found=event["school_id"] in schools,
+                    enrolled=(event["user_id"], event["school_id"]) in enrolled,
+                    received_at=received_at,
+                )
+            except ServiceError as error:
+                outcomes[i] = Outcome(INVALID, errors={error.field: [error.message]})
+                if key is not None and optimistic:
+                    refused.append((i, key))
+                continue
+            if key is not None:
+                first_of[key] = i
+            row = Row.from_event(event, received_at)
+            rows.append((i, row))
+            yield row
+
+    if optimistic:
+        # Each row goes to the COPY as soon as it is checked: the database stores the
+        # batch's first rows while the next are checked.
+        ids = _insert_as_checked(accepted(), len(valid))
+    else:
+        for _ in accepted():
+            pass
+        ids = insert_rows([row for _, row in rows], checked=True)
     photos = {i: e["image"] for i, e in valid if e.get("image") is not None}
     days: set[tuple[int, dt.date]] = set()
     raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
@@ -132,20 +143,37 @@ def _key(event: Mapping[str, Any]) -> tuple[int, str] | None:
     return None if key is None else (event["school_id"], key)
 
 
+def _in_key_order(
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+) -> list[tuple[int, tuple[int, str] | None, Mapping[str, Any]]]:
+    """(index, key, event): keyed events sorted by key (a repeated key in batch order),
+    then the others in batch order: the order rows are written in (see `_copy_postgresql`).
+    Checking them in this order decides as batch order would: a key's first event that
+    is accepted is stored, later ones are duplicates."""
+    keyed = sorted((key, i) for i, e in events if (key := _key(e)) is not None)
+    by_index = dict(events)
+    return [(i, key, by_index[i]) for key, i in keyed] + [
+        (i, None, e) for i, e in events if _key(e) is None
+    ]
+
+
 def _load_enrolments_and_schools(
     events: Sequence[tuple[int, Mapping[str, Any]]],
 ) -> tuple[set[tuple[int, int]], dict[int, str]]:
     """The (user, school) pairs of the batch's users' enrolments; schools named -> timezone."""
     user_ids = sorted({e["user_id"] for _, e in events})
     school_ids = sorted({e["school_id"] for _, e in events})
-    pairs = db.session.execute(
+    # Core, on the session's connection: the ORM's result handling cost more per row
+    # than the query (a batch's thousands of users).
+    connection = db.session.connection()
+    pairs = connection.execute(
         select(Enrolment.user_id, Enrolment.school_id)
         .where(_among(Enrolment.user_id, user_ids))
         .distinct()
-    )
-    schools = db.session.execute(
+    ).all()
+    schools = connection.execute(
         select(School.id, School.timezone).where(_among(School.id, school_ids))
-    )
+    ).all()
     return {(u, s) for u, s in pairs}, {s: tz for s, tz in schools}
 
 
@@ -220,7 +248,8 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
     if not new:
         return ids
     if dialect() == "postgresql":
-        fresh = _copy_postgresql([rows[n] for n in new])
+        new = [new[k] for k in _key_order([rows[n] for n in new])]  # the COPY's order
+        fresh = _copy_postgresql((rows[n] for n in new), len(new))
         if fresh is None:  # another transaction stored one of the keys meanwhile
             ids = _insert_staged(rows)
             attendances_recorded.send(None, count=sum(i is not None for i in ids))
@@ -245,13 +274,33 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
     return ids
 
 
+def _insert_as_checked(rows: Iterator[Row], count: int) -> list[int | None]:
+    """Insert rows that the caller checks as they are taken (at most `count`, in the
+    COPY's order); their ids in that order (None: not inserted, a key taken meanwhile)."""
+    made: list[Row] = []
+    fresh = _copy_postgresql(_kept(rows, made), count)
+    if fresh is None:  # another transaction stored one of the keys meanwhile
+        made.extend(rows)  # the rest of the batch, checked
+        ids = _insert_staged(made)
+        attendances_recorded.send(None, count=sum(i is not None for i in ids))
+        return ids
+    attendances_recorded.send(None, count=len(fresh))
+    return list(fresh)
+
+
+def _kept(rows: Iterator[Row], made: list[Row]) -> Iterator[Row]:
+    for row in rows:
+        made.append(row)
+        yield row
+
+
 # PostgreSQL, usually: ids drawn from the sequence, then COPY straight into the tables
-# (as fast as COPY gets): the keys into attendance_keys, the events into attendances. The
-# keys go sorted, so concurrent batches meet them in one order. Should another
-# transaction have stored one of the keys since the look-up, the keys' COPY fails on
-# their primary key, is rolled back to its savepoint, and the rows go the staged way
-# instead: COPY into a temporary table, then one INSERT of the keys ON CONFLICT DO
-# NOTHING and of the events whose key it took.
+# (as fast as COPY gets): the events into attendances as they are checked, then their keys
+# into attendance_keys. Keyed rows come first, sorted, so concurrent batches meet their
+# keys in one order. Should another transaction have stored one of the keys since the
+# look-up, the keys' COPY fails on their primary key, everything is rolled back to the
+# savepoint, and the rows go the staged way instead: COPY into a temporary table, then
+# one INSERT of the keys ON CONFLICT DO NOTHING and of the events whose key it took.
 _NEXT_IDS = (
     "SELECT nextval(pg_get_serial_sequence('attendances', 'id')) FROM generate_series(1, %s)"
 )
@@ -272,33 +321,35 @@ _COPY_TYPES = (
 )  # fmt: skip
 
 
-def _copy_postgresql(rows: Sequence[Row]) -> list[int] | None:
-    """COPY rows whose keys are new; their ids, or None when a key turned out to be taken."""
+def _copy_postgresql(rows: Iterable[Row], count: int) -> list[int] | None:
+    """COPY rows whose keys are new, in the order given (keyed rows first, sorted: see
+    `_key_order`), each as it comes, at most `count`; their ids in that order, or None
+    when a key turned out to be taken."""
     connection = db.session.connection()
-    ids = _next_ids(connection, len(rows))
-    order = _key_order(rows)
+    ids = _next_ids(connection, count)
     raw: Any = connection.connection.driver_connection  # psycopg.Connection
+    written = 0
     try:
         with db.session.begin_nested():
             db.session.connection()  # emits the SAVEPOINT now: the COPY bypasses the session
             with raw.cursor() as cursor:
-                if any(row.key is not None for row in rows):
-                    with cursor.copy(_COPY_KEYS) as copy:
-                        copy.set_types(_KEY_TYPES)
-                        for n in order:
-                            row = rows[n]
-                            if row.key is None:
-                                break  # the keyed rows come first
-                            copy.write_row(
-                                (row.school_id, row.idempotency_key, ids[n], row.timestamp)
-                            )
+                keys: list[tuple[int, str | None, int, dt.datetime]] = []
                 with cursor.copy(_COPY_DIRECT) as copy:
                     copy.set_types(_COPY_TYPES)
-                    for n in order:
-                        copy.write_row((ids[n], *rows[n].as_tuple()))
+                    for row in rows:
+                        ident = ids[written]
+                        copy.write_row((ident, *row.as_tuple()))
+                        if row.key is not None:
+                            keys.append((row.school_id, row.idempotency_key, ident, row.timestamp))
+                        written += 1
+                if keys:
+                    with cursor.copy(_COPY_KEYS) as copy:
+                        copy.set_types(_KEY_TYPES)
+                        for key_row in keys:
+                            copy.write_row(key_row)
     except psycopg.errors.UniqueViolation:
         return None
-    return ids
+    return ids[:written]  # ids drawn for rows the caller then refused stay unused
 
 
 def _next_ids(connection: Any, count: int) -> list[int]:

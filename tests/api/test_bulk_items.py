@@ -1,4 +1,5 @@
-"""The bulk endpoint's item loader gives exactly what AttendanceInSchema.load gives."""
+"""The body loader (schemas/loader.py) gives exactly what AttendanceInSchema.load gives:
+for the items of a batch, and for the body of one check-in."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attendance.api.bulk import ItemLoader, _items
+from attendance.api.bulk import _items, load_all
 from attendance.api.schemas import AttendanceInSchema
+from attendance.schemas.loader import BodyLoader
 
 SCHEMA = AttendanceInSchema()
 
@@ -44,7 +46,7 @@ def by_loader(results):
 @settings(max_examples=400, deadline=None)
 @given(st.lists(anything, max_size=12))
 def test_same_results_and_messages_as_the_schema(batch):
-    assert by_loader(_items.load_all(batch)) == [by_schema(item) for item in batch]
+    assert by_loader(load_all(batch)) == [by_schema(item) for item in batch]
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,7 @@ def test_same_results_and_messages_as_the_schema(batch):
 def test_equal_values_of_other_types_are_not_confused(item):
     """1, 1.0 and True are equal in Python; the memo keys on the type as well."""
     first = {"user_id": 1, "school_id": 1, "type": "checkin", "temperature": 36.6}
-    assert by_loader(_items.load_all([first, item])) == [by_schema(first), by_schema(item)]
+    assert by_loader(load_all([first, item])) == [by_schema(first), by_schema(item)]
 
 
 def test_the_shortcut_is_taken_for_this_schema():
@@ -73,7 +75,53 @@ def test_a_schema_with_other_hooks_gets_no_shortcut():
         def never(self, data, **kwargs):
             raise ma.ValidationError("no")
 
-    loader = ItemLoader(Checked())
+    loader = BodyLoader(Checked())
     assert not loader.fast
     item = {"user_id": 1, "school_id": 1, "type": "checkin", "temperature": 36.6}
-    assert by_loader(loader.load_all([item])) == [{"_schema": ["no"]}]
+    assert loader.quick(item) is None
+    with pytest.raises(ma.ValidationError) as raised:
+        loader.load(item)
+    assert raised.value.messages == {"_schema": ["no"]}
+
+
+SINGLE = BodyLoader(AttendanceInSchema())
+plain = st.fixed_dictionaries(
+    {
+        "user_id": st.one_of(st.integers(min_value=-2, max_value=2**31), scalars),
+        "school_id": st.one_of(st.integers(min_value=-2, max_value=2**31), scalars),
+        "type": st.one_of(st.sampled_from(["checkin", "checkout"]), scalars),
+        "temperature": st.one_of(
+            st.decimals(min_value=27, max_value=44, places=3).map(float), scalars
+        ),
+    },
+    optional={
+        "timestamp": scalars,
+        "client_event_id": st.one_of(st.text(min_size=1, max_size=201), scalars),
+        "image": scalars,
+    },
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(plain, plain.map(lambda body: {"attendance": body}), anything))
+def test_a_single_body_is_taken_only_as_the_schema_takes_it(body):
+    """The shortcut of POST /api/attendances: what it takes, the schema loads alike;
+    what it does not take goes to the schema (with its messages)."""
+    quick = SINGLE.quick(body)
+    if quick is not None:
+        assert quick == SCHEMA.load(body)  # which must not raise either
+    assert by_loader([_load(SINGLE, body)]) == [by_schema(body)]
+
+
+def _load(loader, body):
+    try:
+        return loader.load(body)
+    except ma.ValidationError as error:
+        return error
+
+
+def test_the_shortcut_takes_a_plain_check_in():
+    body = {"user_id": 7, "school_id": 3, "type": "checkin", "temperature": 36.6}
+    assert SINGLE.quick(body) == SCHEMA.load(body)
+    assert SINGLE.quick({"attendance": body}) == SCHEMA.load(body)
+    assert SINGLE.quick({**body, "colour": "red"}) is None  # unknown: the schema's 422
