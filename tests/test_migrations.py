@@ -247,7 +247,8 @@ def test_upgrade_to_partitions_keeps_every_event_key_and_id(app, db):
 
         # The ids go on; a retried key finds its event, at either school, whatever path.
         last = before[-1][0]
-        fresh = {"user_id": 1, "school_id": 1, "type": "checkin", "temperature": 36.6}
+        # As the schemas load them: the temperature a Decimal (bulk COPYs it as numeric).
+        fresh = {"user_id": 1, "school_id": 1, "type": "checkin", "temperature": Decimal("36.6")}
         made, new = record_attendance({**fresh, "timestamp": now}, "brand-new")
         retry, again = record_attendance({**fresh, "timestamp": now}, "key-2")
         other, _ = record_attendance({**fresh, "user_id": 2, "school_id": 2}, "key-2")

@@ -38,12 +38,13 @@ def test_on_sqlite_there_is_nothing_to_partition(app_config, tmp_path):
     sqlite_app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
     try:
         reset_schema(sqlite_app)
+        runner = sqlite_app.test_cli_runner()
+        # Its own app context: the commands would otherwise run in the one already pushed.
         with sqlite_app.app_context():
             assert ensure(3).partitioned is False
-        runner = sqlite_app.test_cli_runner()
-        for args in (["partitions", "ensure"], ["partitions", "list"]):
-            result = runner.invoke(args=args)
-            assert result.exit_code == 0 and "not partitioned here" in result.output
+            for args in (["partitions", "ensure"], ["partitions", "list"]):
+                result = runner.invoke(args=args)
+                assert result.exit_code == 0 and "not partitioned here" in result.output
     finally:
         dispose(sqlite_app)
 
