@@ -435,10 +435,7 @@ def history_main(args: argparse.Namespace) -> int:
             finished(warm, stack["base"])
         ok = history_rounds(args, stacks, start, end)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        stop_stack(procs)
     return 0 if ok else 1
 
 
@@ -543,6 +540,14 @@ def start_stack(env: dict[str, str], port: int, workers: int, prefix: str) -> li
         )  # fmt: skip
         for i in range(workers)
     ]
+
+
+def stop_stack(procs: list) -> None:
+    """Terminate the stack's processes, then wait for each."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=30)
 
 
 def wait_ready(base: str) -> None:
@@ -690,10 +695,7 @@ def main() -> int:
         if "year" in cases:
             ok = year_case(args, url, base, cases["year"]) and ok
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        stop_stack(procs)
     return 0 if ok else 1
 
 
