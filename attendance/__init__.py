@@ -7,10 +7,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from . import config as settings
+from .ops.logs import ORJSON_PASSTHROUGH
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -58,24 +60,15 @@ class _JSONProvider(DefaultJSONProvider):
     Non-ASCII text is written as UTF-8 rather than escaped."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        import orjson
-
         if kwargs == _COMPACT:  # an answer (`response`), not a caller's own options
-            passed = (
-                orjson.OPT_PASSTHROUGH_DATETIME
-                | orjson.OPT_PASSTHROUGH_DATACLASS
-                | orjson.OPT_PASSTHROUGH_SUBCLASS
-            )
             try:
-                return orjson.dumps(obj, default=self.default, option=passed).decode()
+                return orjson.dumps(obj, default=self.default, option=ORJSON_PASSTHROUGH).decode()
             except TypeError:
                 pass
         return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         import json
-
-        import orjson
 
         if not kwargs:
             try:
@@ -98,14 +91,12 @@ _COMPACT = {"separators": (",", ":")}
 
 
 def _json_dumps(value: Any) -> str:
-    import orjson
 
     return orjson.dumps(value).decode()
 
 
 def _fast_json(app: Flask) -> None:
     """orjson for the database's JSON columns: report chunks hold thousands of rows each."""
-    import orjson
 
     options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     options.setdefault("json_serializer", _json_dumps)

@@ -80,8 +80,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: _scrub_value(key, value) for key, value in fields.items()}
 
 
-# orjson writes these types itself; `json.dumps(default=str)` wrote them with str().
-_AS_JSON_DOES = (
+# orjson writes these types itself; `json.dumps(default=str)` wrote them with str(). The
+# JSON answers hand them to Flask's conversion the same way (attendance/__init__.py).
+ORJSON_PASSTHROUGH = (
     orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -104,7 +105,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = scrub(self.formatException(record.exc_info))
         try:
-            return orjson.dumps(line, default=str, option=_AS_JSON_DOES).decode()
+            return orjson.dumps(line, default=str, option=ORJSON_PASSTHROUGH).decode()
         except TypeError:  # keys that are not text, integers past 64 bits, lone surrogates
             return json.dumps(line, default=str, ensure_ascii=False)
 

@@ -106,9 +106,9 @@ class Report:
                 if status is None or orjson.loads(line)["status"] == status:
                     yield line
 
-    def rows(self, status: str | None = None) -> Iterator[RowResult]:
-        """Each row's outcome (of `status` only, when given), read back in order."""
-        for line in self.wire_rows(status):
+    def rows(self) -> Iterator[RowResult]:
+        """Each row's outcome, read back in order."""
+        for line in self.wire_rows():
             yield RowResult(**orjson.loads(line))
 
     def document(
