@@ -26,6 +26,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
+from ..extensions import db, in_transaction
+
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 
@@ -135,8 +137,6 @@ def _after_rollback(session: Session) -> None:
 
 
 def _attendances_recorded(sender: Any, count: int = 1, **extra: Any) -> None:
-    from ..extensions import db, in_transaction
-
     if in_transaction():
         _pending(db.session()).append(("attendances", count))
     else:  # stored by a statement of its own (services/attendances.py): committed already
@@ -144,8 +144,6 @@ def _attendances_recorded(sender: Any, count: int = 1, **extra: Any) -> None:
 
 
 def _report_planned(sender: Any, hits: int = 0, misses: int = 0, **extra: Any) -> None:
-    from ..extensions import db
-
     _pending(db.session()).extend((("hit", hits), ("miss", misses)))
 
 

@@ -28,8 +28,6 @@ _WRITES = ("requeue_all", "requeue_job_view", "delete_job_view", "empty_queue", 
 
 
 def _gate() -> Any:
-    if request.blueprint != BLUEPRINT:
-        return None
     from .access import require_district_admin
 
     refused = require_district_admin()
@@ -42,8 +40,7 @@ def _gate() -> Any:
 
 
 def _policy(response: Response) -> Response:
-    if request.blueprint == BLUEPRINT:
-        response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = CSP
     return response
 
 
@@ -56,7 +53,9 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
     app.config["RQ_DASHBOARD_DISABLE_DELETE"] = True
-    app.before_request(_gate)
-    app.after_request(_policy)
+    # Hooks of rq-dashboard's blueprint alone (keyed by its name, as Blueprint.before_request
+    # registers them): no other request pays for them, a check-in included.
+    app.before_request_funcs.setdefault(BLUEPRINT, []).append(_gate)
+    app.after_request_funcs.setdefault(BLUEPRINT, []).append(_policy)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
     setup_rq_connection(app)

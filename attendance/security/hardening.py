@@ -82,7 +82,9 @@ def csp_nonce() -> str:
 
 def refuse_nul() -> None:
     """400 for a NUL character in the path or query: no database can take it as text."""
-    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+    if "\x00" in request.path or (
+        request.query_string and any("\x00" in v for v in request.args.values())
+    ):
         abort(400, errors={"detail": "NUL characters are not allowed in URLs"})
 
 
@@ -91,20 +93,23 @@ _HEADERS_BY_KEY = [(name.lower(), name, value) for name, value in HEADERS.items(
 
 def security_headers(response: Response) -> Response:
     """Add the security headers to every response (a view may set its own first)."""
-    present = {name.lower() for name in response.headers.keys()}  # one pass, not one each
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # one pass, not one each
     for key, name, value in _HEADERS_BY_KEY:
         if key not in present:
-            response.headers.add(name, value)
-    # The API's one HTML answer, its interactive page (/api/docs), is a page like the others.
-    if is_api_request() and response.mimetype != "text/html":
-        policy = API_CSP
-    else:
-        nonce = g.get("csp_nonce")
-        policy = PAGE_CSP.format(nonce=f" 'nonce-{nonce}'" if nonce else "")
-    response.headers.setdefault("Content-Security-Policy", policy)
+            headers.add(name, value)
+    if "content-security-policy" not in present:
+        # The API's one HTML answer, its interactive page (/api/docs), is a page like the
+        # others.
+        if is_api_request() and response.mimetype != "text/html":
+            policy = API_CSP
+        else:
+            nonce = g.get("csp_nonce")
+            policy = PAGE_CSP.format(nonce=f" 'nonce-{nonce}'" if nonce else "")
+        headers.add("Content-Security-Policy", policy)
     # Only over TLS (seen through ProxyFix behind a proxy): over plain HTTP it would be ignored.
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    if "strict-transport-security" not in present and request.is_secure:
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 
