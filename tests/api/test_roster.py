@@ -272,7 +272,7 @@ def test_export_then_import_is_all_unchanged(client, db, make_school, make_user)
     )
 
 
-def test_a_district_file_moves_pupils_by_the_move_rule(client, db, make_school):
+def test_a_district_file_moves_pupils_by_the_move_rule(client, db, make_school, frozen_now):
     here, there = make_school(name="Hillside"), make_school(name="Riverside")
     post(client, here.id, HEADER + "P1,Ada,5B,2025-09-01,\nP2,Alan,5B,2025-09-01,\n")
     body = "external_id,name,school\nP1,Ada,Riverside\nP2,Alan,\nP3,Grace," + str(there.id) + "\n"
