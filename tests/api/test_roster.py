@@ -241,8 +241,8 @@ def test_other_bodies_and_oversized_ones_are_refused(app, client, make_school, m
     assert set(resp.json) == {"errors"}
 
 
-def test_export_then_import_is_all_unchanged(client, db, make_school, make_user):
-    school = make_school(timezone="Europe/Paris")
+def test_export_then_import_is_all_unchanged(client, db, make_school, make_user, frozen_now):
+    school = make_school(timezone="Europe/Paris")  # exported: enrolled today or later
     body = (
         HEADER
         + 'P1,"Ada; ""A"", King",5B,2026-09-01,\n'
