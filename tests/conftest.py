@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +27,25 @@ from attendance.models import Attendance, Enrolment, Report, School, User
 from attendance.security.tokens import create_token
 
 IN_CI = os.environ.get("CI") == "true"
+
+# Mid-morning of a school day, far from any midnight (UTC, Ho Chi Minh City's, New York's),
+# a month's end or a DST change: Wednesday 25 November 2026, 10:00 UTC. A test whose
+# outcome depends on "now", "today" or "yesterday" pins the app's clock here (`frozen_now`),
+# so that it passes whenever the suite runs.
+SCHOOL_MORNING = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+class FrozenClock:
+    """Stands in for `attendance.clock.now`: `at` is now, until the test moves it."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += dt.timedelta(seconds=seconds)
 
 
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -147,6 +167,22 @@ def db(app: Flask) -> Iterator[Any]:
         yield _db
         _db.session.remove()
     wipe(app)
+
+
+@contextlib.contextmanager
+def clock_pinned(at: dt.datetime = SCHOOL_MORNING) -> Iterator[FrozenClock]:
+    """The app's clock pinned at `at` for the block (a module-scoped fixture's `frozen_now`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        fake = FrozenClock(at)
+        patch.setattr(clock, "now", fake)
+        yield fake
+
+
+@pytest.fixture
+def frozen_now() -> Iterator[FrozenClock]:
+    """The app's clock pinned at SCHOOL_MORNING (`frozen_now.at` is now; `.advance(s)`)."""
+    with clock_pinned() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -91,11 +91,19 @@ def compiled(db: Any, statement: Any) -> tuple[str, dict[str, Any]]:
     return str(done), dict(done.params)
 
 
-def test_the_migration_made_this_month_three_ahead_and_a_default(db):
-    this = partitions.month_of(clock.now())
-    expected = [partitions.name_of(partitions.add_months(this, n)) for n in range(4)]
+def test_the_migration_made_this_month_three_ahead_and_a_default(app, db):
+    # The session's schema may be from last month (a suite running over a month's end):
+    # made again here, between two looks at the clock, it is this month's or the next's.
+    db.session.remove()
+    before = partitions.month_of(clock.now())
+    reset_schema(app)
+    after = partitions.month_of(clock.now())
     found = names(db)
-    assert set(expected) <= set(found)
+    made = [
+        {partitions.name_of(partitions.add_months(this, n)) for n in range(4)}
+        for this in (before, after)
+    ]
+    assert made[0] <= set(found) or made[1] <= set(found)
     assert found[-1] == partitions.DEFAULT
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import abort, render_template, request
 
-from .. import clock
 from ..security.roles import DISTRICT
 from ..services.district import all_schools
 from ..services.reports.district import district_today
+from ..services.reports.requesting import now_for_report
 from . import bp, pipeline
 from .auth import current_admin, login_required
 from .common import pinned, progress_context, sort_rows
@@ -29,7 +29,7 @@ def district_range() -> Any:
     admin = current_admin()
     if admin is None or admin.role != DISTRICT:
         abort(403)
-    today = district_today(clock.now(), all_schools())
+    today = district_today(now_for_report(), all_schools())  # the reports' today
     rng, notes = parse_range(request.args, today)
     rng = Range(rng.start, rng.end, "day")  # the chart is per day
     [record] = pipeline.settle(

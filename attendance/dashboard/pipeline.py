@@ -21,8 +21,11 @@ PIN_MAX_AGE = dt.timedelta(minutes=5)
 
 
 def school_today(school: School) -> dt.date:
-    """The school-local date of now."""
-    return presence.local_today(clock.now(), school.timezone)
+    """The school-local date of the instant the page's reports are computed as of (the
+    next whole second, `requesting.now_for_report`): the API's today. In a day's last
+    second, the clock's own date would be the day before the reports' today, and the
+    page would show today's check-ins as last night's unclosed sessions."""
+    return presence.local_today(requesting.now_for_report(), school.timezone)
 
 
 def report_for(

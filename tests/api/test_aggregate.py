@@ -12,17 +12,17 @@ from attendance import clock, create_app, presence
 from .. import faults
 
 
-def test_today_by_default(client, make_event):
-    event = make_event(timestamp=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+def test_today_by_default(client, make_event, frozen_now):
+    # A check-in a minute ago: yesterday's, in the first minute of a day, without the pin.
+    event = make_event(timestamp=frozen_now.at - dt.timedelta(minutes=1))
     resp = client.get(f"/api/attendances/aggregate/school/{event.school_id}")
     assert resp.status_code == 200
     doc = resp.json["data"]
-    today = presence.local_today(dt.datetime.now(dt.UTC), "UTC").isoformat()
-    assert doc["from"] == doc["to"] == today and doc["granularity"] == "day"
+    assert doc["from"] == doc["to"] == "2026-11-25" and doc["granularity"] == "day"
     assert (doc["enrolled"], doc["presences"], doc["absences"]) == (1, 1, 0)  # checked in now
     assert doc["status"] == "finished" and doc["report_id"]
     generated = dt.datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00"))
-    assert abs(generated - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=30)
+    assert dt.timedelta(0) <= generated - frozen_now.at <= dt.timedelta(seconds=1)
     assert list(doc) == [
         "school_id", "from", "to", "granularity", "enrolled", "presences", "absences",
         "chronic", "buckets", "report_id", "status", "generated_at",
@@ -96,7 +96,7 @@ def test_unknown_school_and_report(client):
 
 
 def test_threaded_jobs_answer_202_then_poll(
-    app_config, db, make_school, make_user, make_event, make_token, monkeypatch
+    app_config, db, make_school, make_user, make_event, make_token, monkeypatch, frozen_now
 ):
     """`make run`'s mode: jobs on a background thread; a zero wait answers 202."""
     school = make_school()
@@ -126,7 +126,7 @@ def test_threaded_jobs_answer_202_then_poll(
         time.sleep(0.05)
     assert polled["status"] == "finished"
     assert polled["report_id"] == body["report_id"]
-    today = presence.local_today(dt.datetime.now(dt.UTC), "UTC")
+    today = presence.local_today(frozen_now.at, "UTC")  # the month's counted days end there
     counted = presence.counted_days(
         dt.date(2026, 11, 1), dt.date(2026, 11, 30), presence.Rules(), today
     )

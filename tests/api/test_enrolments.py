@@ -301,7 +301,7 @@ def test_external_id_unique_within_a_school(client, make_school):
     assert resp.status_code == 201
 
 
-def test_archive_ends_the_enrolment_and_lists(client, db, make_school):
+def test_archive_ends_the_enrolment_and_lists(client, db, make_school, frozen_now):
     school = make_school()
     user_id = client.post("/api/users", json={"name": "A", "school_id": school.id}).json["data"][
         "id"
@@ -327,7 +327,7 @@ def test_list_by_group_and_enrolment(client, make_school, make_user):
     assert resp.json["meta"]["total"] == 3
 
 
-def test_move_with_enrolled_from(client, db, make_school, make_user):
+def test_move_with_enrolled_from(client, db, make_school, make_user, frozen_now):
     old, new = make_school(), make_school()
     user = make_user(school=old)
     body = {"school_id": new.id, "enrolled_from": "2026-12-01"}

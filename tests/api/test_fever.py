@@ -43,10 +43,10 @@ def test_only_that_schools_events(client, make_school, make_user, make_event):
     assert resp.json["data"] == []
 
 
-def test_defaults_to_today(client, make_user, make_event):
+def test_defaults_to_today(client, make_user, make_event, frozen_now):
     user = make_user()
-    now = dt.datetime.now(dt.UTC)
-    event = make_event(user=user, timestamp=now - dt.timedelta(seconds=5), temperature=38)
+    # Five seconds ago: yesterday's, in a day's first seconds, without the pin.
+    event = make_event(user=user, timestamp=frozen_now.at - dt.timedelta(seconds=5), temperature=38)
     resp = client.get(f"/api/schools/{user.school_id}/fever-events")
     assert [e["id"] for e in resp.json["data"]] == [event.id]
 

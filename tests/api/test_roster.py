@@ -241,8 +241,8 @@ def test_other_bodies_and_oversized_ones_are_refused(app, client, make_school, m
     assert set(resp.json) == {"errors"}
 
 
-def test_export_then_import_is_all_unchanged(client, db, make_school, make_user):
-    school = make_school(timezone="Europe/Paris")
+def test_export_then_import_is_all_unchanged(client, db, make_school, make_user, frozen_now):
+    school = make_school(timezone="Europe/Paris")  # exported: enrolled today or later
     body = (
         HEADER
         + 'P1,"Ada; ""A"", King",5B,2026-09-01,\n'
@@ -272,7 +272,7 @@ def test_export_then_import_is_all_unchanged(client, db, make_school, make_user)
     )
 
 
-def test_a_district_file_moves_pupils_by_the_move_rule(client, db, make_school):
+def test_a_district_file_moves_pupils_by_the_move_rule(client, db, make_school, frozen_now):
     here, there = make_school(name="Hillside"), make_school(name="Riverside")
     post(client, here.id, HEADER + "P1,Ada,5B,2025-09-01,\nP2,Alan,5B,2025-09-01,\n")
     body = "external_id,name,school\nP1,Ada,Riverside\nP2,Alan,\nP3,Grace," + str(there.id) + "\n"

@@ -10,8 +10,8 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attendance import clock
 from attendance.models import School
+from tests.conftest import SCHOOL_MORNING
 
 COLUMNS = ["external_id", "name", "group", "enrolled_from", "enrolled_until"]
 # Anything a stored name may hold (inputs.clean_name: no control characters, no
@@ -24,7 +24,7 @@ def text(max_size: int) -> st.SearchStrategy[str]:
     return st.lists(CHAR, min_size=1, max_size=max_size).map("".join).map(str.strip).filter(bool)
 
 
-TODAY = clock.now().date()
+TODAY = SCHOOL_MORNING.date()  # the test pins the app's clock there (frozen_now)
 
 
 @st.composite
@@ -61,7 +61,7 @@ def as_csv(roster: dict[str, dict[str, str]], delimiter: str, bom: bool) -> byte
     database=None,
 )
 @given(roster=rosters, delimiter=st.sampled_from([",", ";"]), bom=st.booleans())
-def test_export_then_import_round_trips_exactly(client, db, roster, delimiter, bom):
+def test_export_then_import_round_trips_exactly(client, db, frozen_now, roster, delimiter, bom):
     school = School(name="Property Primary")
     db.session.add(school)
     db.session.commit()

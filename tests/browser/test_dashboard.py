@@ -19,7 +19,7 @@ from attendance import clock
 from attendance.demo import generate as demo
 from attendance.extensions import db
 from attendance.models import Attendance, Enrolment, School, User
-from tests.conftest import wipe
+from tests.conftest import clock_pinned, wipe
 
 from .. import faults
 from .conftest import PHONE
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "browser-test-password"
 TZ = "Europe/London"
+BEFORE_SCHOOL = dt.datetime(2026, 11, 25, 6, 30, tzinfo=dt.UTC)  # a Wednesday, 06:30 in London
 
 
 @dataclass
@@ -42,7 +43,17 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(app: Flask) -> Iterator[World]:
-    """Two schools: one with four weeks of generated events and pupils in school now."""
+    """Two schools: one with four weeks of generated events and pupils in school now.
+
+    The app's clock is pinned for the module, before the school day (the generated
+    pupils arrive from 07:30): at 10:00 they are in school too, before one in the morning
+    the check-ins of "an hour ago" are yesterday's, and a module that runs over midnight
+    sees another today."""
+    with clock_pinned(BEFORE_SCHOOL):
+        yield from _world(app)
+
+
+def _world(app: Flask) -> Iterator[World]:
     from attendance.security import admins, tokens
 
     now = clock.now()

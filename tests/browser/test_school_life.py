@@ -15,7 +15,7 @@ from flask import Flask
 from attendance import clock
 from attendance.extensions import db
 from attendance.models import Attendance, Enrolment, School, User
-from tests.conftest import wipe
+from tests.conftest import clock_pinned, wipe
 
 from .conftest import DESKTOP, PHONE
 
@@ -45,7 +45,15 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 @pytest.fixture(scope="module")
 def world(app: Flask) -> Iterator[World]:
     """A school (UTC, every day a school day, late after 08:30, the day ends at 15:00)
-    with six pupils enrolled ten days ago: some late, a check-out forgotten now and then."""
+    with six pupils enrolled ten days ago: some late, a check-out forgotten now and then.
+
+    The app's clock is pinned for the module: one that runs over midnight would see
+    another today than the world's."""
+    with clock_pinned():
+        yield from _world(app)
+
+
+def _world(app: Flask) -> Iterator[World]:
     from attendance.security import admins, tokens
 
     today = clock.now().astimezone(dt.UTC).date()

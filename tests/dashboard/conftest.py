@@ -100,16 +100,17 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 
 @pytest.fixture
-def hillside(make_school, make_user, make_event):
-    """Three pupils over three days ending today (UTC, every day a school day).
+def hillside(make_school, make_user, make_event, frozen_now):
+    """Three pupils over three days ending today (UTC, every day a school day), the clock
+    pinned at 10:00 (`frozen_now`): a day that ends or begins during a test would move them.
 
     Two days ago: Ada and Brook 5 h each (present; Brook also an orphan checkout), Cyrus
     never checked out (unclosed: absent). Yesterday: nobody. Today: Ada (38.2 °C, a fever)
-    and Brook checked in a little while ago and are still in.
+    and Brook checked in an hour ago and are still in.
     """
     school = make_school(name="Hillside Primary", school_days=ALL_WEEK)
     ada, brook, cyrus = (make_user(school=school, name=n) for n in ("Ada", "Brook", "Cyrus"))
-    now = dt.datetime.now(dt.UTC)
+    now = frozen_now.at
     today = now.date()
     days = [today - dt.timedelta(days=2), today - dt.timedelta(days=1), today]
     for pupil in (ada, brook):
@@ -117,8 +118,7 @@ def hillside(make_school, make_user, make_event):
         make_event(user=pupil, timestamp=at(days[0], 13), type="checkout")
     make_event(user=brook, timestamp=at(days[0], 7), type="checkout")
     make_event(user=cyrus, timestamp=at(days[0], 8))
-    # Earlier today, whatever the time: half-way between midnight and now, at most 1 h ago.
-    arrived = now - min(dt.timedelta(hours=1), (now - at(today, 0)) / 2)
+    arrived = now - dt.timedelta(hours=1)
     make_event(user=ada, timestamp=arrived, temperature=Decimal("38.2"))
     make_event(user=brook, timestamp=arrived, temperature=Decimal("36.6"))
     return school, (ada, brook, cyrus), days

@@ -454,3 +454,20 @@ def test_group_filter_narrows_the_pages(api, client, make_admin, login, hillside
     # A group the school does not have is all groups.
     page = client.get(url + "&group=9Z").get_data(as_text=True)
     assert tiles(page)["enrolled"] == "3"
+
+
+def test_in_a_days_last_second_the_page_has_the_apis_today(
+    api, client, make_admin, login, make_school, frozen_now
+):
+    """Reports are computed as of the next whole second (the API's today comes from that
+    instant): at 23:59:59.4 it is tomorrow's date, and so must the page's be, or the page
+    would label as today a date its reports already count as over."""
+    school = make_school(school_days=ALL_WEEK)
+    frozen_now.at = at(frozen_now.at.date(), 23, 59) + dt.timedelta(seconds=59.4)
+    login(make_admin())
+    page = client.get(f"/dashboard/schools/{school.id}").get_data(as_text=True)
+    doc = aggregate(api, school)
+    tomorrow = frozen_now.at.date() + dt.timedelta(days=1)
+    assert doc["to"] == str(tomorrow)
+    shown = re.search(r'<input id="to" name="to" type="date" value="([\d-]+)"', page)
+    assert shown.group(1) == doc["to"]

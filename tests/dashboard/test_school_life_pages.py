@@ -13,7 +13,7 @@ from .test_pages import aggregate, tiles
 
 
 @pytest.fixture
-def late_school(make_school, make_user, make_event):
+def late_school(make_school, make_user, make_event, frozen_now):
     """Two days ago, at a school late after 08:30 whose day ends at 15:00: Ada came at
     09:10 (late), Brook at 08:00 and never checked out (closed at 15:00), Cyrus at 08:15."""
     school = make_school(
@@ -23,7 +23,7 @@ def late_school(make_school, make_user, make_event):
         day_end=dt.time(15),
     )
     ada, brook, cyrus = (make_user(school=school, name=n) for n in ("Ada", "Brook", "Cyrus"))
-    today = dt.datetime.now(dt.UTC).date()
+    today = frozen_now.at.date()
     days = [today - dt.timedelta(days=2), today - dt.timedelta(days=1)]
     for pupil, (hour, minute), out in ((ada, (9, 10), 14), (brook, (8, 0), None),
                                        (cyrus, (8, 15), 13)):  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from attendance import create_app
+from attendance import clock, create_app
 from attendance.extensions import db as _db
 from attendance.webhook_models import DayClose, WebhookDelivery
 
@@ -48,8 +48,14 @@ def test_two_workers_close_each_school_day_once(
     subscribe,
     start_workers,
 ):
-    # Every weekday is a school day: yesterday, whatever it was, is one to close.
-    schools = [make_school(name=f"S{i}", school_days=[1, 2, 3, 4, 5, 6, 7]) for i in range(4)]
+    # Every weekday is a school day: yesterday, whatever it was, is one to close. The
+    # workers read the real clock: the day ends twelve hours from now, so that no other
+    # date closes while the test runs (at midnight, with none, today's would).
+    day_end = (clock.now() + dt.timedelta(hours=12)).time().replace(second=0, microsecond=0)
+    schools = [
+        make_school(name=f"S{i}", school_days=[1, 2, 3, 4, 5, 6, 7], day_end=day_end)
+        for i in range(4)
+    ]
     for school in schools:
         make_user(school=school)
     with running_receiver() as receiver:
