@@ -283,11 +283,19 @@ def test_ingest_statements_read_one_partition_at_most(client, make_user, db, mon
     sql, params = compiled(db, bulk._stored_keys_query(user.school_id, ["k1", "k2"]))
     assert scanned(db, sql, params, analyze=True) == set()
 
-    # Deleting an event deletes from its partition.
-    event_row = db.session.get(Attendance, ident)
-    stmt = (
-        Attendance.__table__.delete()
-        .where(Attendance.id == ident)
-        .where(Attendance.timestamp == event_row.timestamp)
-    )
-    assert scanned(db, *compiled(db, stmt), analyze=True) == {"attendances_p2036_03"}
+    # Deleting an event (and its key) deletes from its partition: the statement the
+    # service runs, captured, then explained.
+    deletes: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("DELETE FROM attendances"):
+            deletes.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        attendances.delete_attendance(db.session.get_one(Attendance, ident))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    db.session.rollback()
+    assert len(deletes) == 1
+    assert scanned(db, *deletes[0], analyze=True) == {"attendances_p2036_03"}

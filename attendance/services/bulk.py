@@ -24,7 +24,7 @@ from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
-from .attendances import Row, check_event, free_lost_keys
+from .attendances import Row, check_event
 from .daycache import invalidate_days
 
 CREATED = "created"
@@ -66,8 +66,6 @@ def record_many(
     # keys' primary key) whether one is stored, and only then does a slower way answer those
     # items as duplicates (`insert_rows`, `raced` below), as the look-up would have.
     optimistic = dialect() == "postgresql"
-    if not optimistic:
-        free_lost_keys([key for _, e in valid if (key := _key(e)) is not None])
     stored = {} if optimistic else _stored_keys(_key(e) for _, e in valid)
 
     rows: list[tuple[int, Row]] = []  # the rows accepted, in the order checked
@@ -236,8 +234,6 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
     `checked`: the caller has already left those out (its look-up is not repeated).
     """
     ids: list[int | None] = [None] * len(rows)
-    if not checked and dialect() != "postgresql":  # PostgreSQL's staged way frees them
-        free_lost_keys([key for r in rows if (key := r.key) is not None])
     taken = set() if checked or not rows else set(_stored_keys(r.key for r in rows))
     new: list[int] = []
     for n, row in enumerate(rows):
@@ -381,16 +377,6 @@ COPY attendance_stage (
     ord
 ) FROM STDIN
 """
-# Keys whose event is gone (services.attendances.free_lost_keys), set-based.
-_FREE_LOST_KEYS = """
-DELETE FROM attendance_keys USING attendance_stage
-WHERE attendance_keys.school_id = attendance_stage.school_id
-    AND attendance_keys.idempotency_key = attendance_stage.idempotency_key
-    AND NOT EXISTS (
-        SELECT FROM attendances WHERE attendances.id = attendance_keys.attendance_id
-            AND attendances.timestamp = attendance_keys.timestamp
-    )
-"""
 _FROM_STAGE = """
 WITH taken AS (
     INSERT INTO attendance_keys (school_id, idempotency_key, attendance_id, timestamp)
@@ -418,7 +404,6 @@ def _insert_staged(rows: Sequence[Row]) -> list[int | None]:
     with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:
         for position, n in enumerate(_key_order(rows)):
             copy.write_row((ids[n], *rows[n].as_tuple(), position))
-    connection.exec_driver_sql(_FREE_LOST_KEYS)
     stored = {ident for (ident,) in connection.exec_driver_sql(_FROM_STAGE)}
     return [ident if ident in stored else None for ident in ids]
 
