@@ -187,11 +187,11 @@ def test_the_periodic_step_runs_when_due(app, db, monkeypatch):
 
     at(dt.datetime(2033, 6, 10, tzinfo=dt.UTC), monkeypatch)
     monkeypatch.setitem(app.config, "PARTITION_MONTHS_AHEAD", 1)
-    monkeypatch.setitem(job._due, "at", 0.0)
-    first = job.ensure_if_due()
+    step = job.periodic_step(app.config)
+    first = step()
     assert first is not None
     assert first.created == ["attendances_p2033_06", "attendances_p2033_07"]
-    assert job.ensure_if_due() is None  # not due for another PARTITION_CHECK_INTERVAL
+    assert step() is None  # not due for another PARTITION_CHECK_INTERVAL
 
 
 def test_the_command_adds_and_lists(runner, db, monkeypatch):

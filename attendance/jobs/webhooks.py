@@ -9,7 +9,6 @@ runs both (and, without Redis, the embedded thread of `flask serve`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from flask import current_app
@@ -18,6 +17,7 @@ from .. import clock
 from ..extensions import db
 from ..services.webhooks import Settings, dayclose, delivery, events, settings_from
 from ..webhook_models import CLOSE_DONE
+from .periodic import Every
 from .queue import Call, InlineDispatcher, QueueUnavailable, dispatcher
 
 log = logging.getLogger(__name__)
@@ -178,23 +178,6 @@ def catch_up_fevers() -> None:
         send_soon(ids)
     finally:
         db.session.remove()
-
-
-class Every:
-    """A periodic step run at most once every `seconds` by a loop that turns more often."""
-
-    def __init__(self, seconds: float, step: Callable[[], None]) -> None:
-        self.seconds = seconds
-        self.step = step
-        self.__name__ = step.__name__
-        self._last: float | None = None
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self.seconds:
-            return
-        self._last = now
-        self.step()
 
 
 def periodic_steps() -> list[Callable[[], None]]:
