@@ -185,15 +185,16 @@ def periodic_steps() -> list[Callable[[], None]]:
     return [tick, Every(FEVER_SWEEP_EVERY, catch_up_fevers)]
 
 
-def fevers_recorded(attendance_ids: Sequence[int], school_ids: Sequence[int]) -> None:
-    """After a check-in's commit: record and send the fever events of these new readings.
+def fevers_recorded(readings: Sequence[events.Reading], school_ids: Sequence[int]) -> None:
+    """After a check-in's commit: record and send the fever events of these new readings
+    (id, timestamp).
 
     Called only with readings that are fevers (one event) or a batch's new ones; costs one
     small query when no subscription wants fevers of these schools.
     """
-    if not attendance_ids or not events.wants_fevers(school_ids):
+    if not readings or not events.wants_fevers(school_ids):
         db.session.commit()
         return
-    ids = events.record(events.fever_events(attendance_ids))
+    ids = events.record(events.fever_events(readings))
     db.session.commit()
     send_soon(ids)

@@ -42,6 +42,7 @@ class Outcome:
     status: str  # CREATED | DUPLICATE | INVALID
     id: int | None = None
     errors: Mapping[str, list[str]] | None = None
+    timestamp: dt.datetime | None = None  # a created event's (its partition, on PostgreSQL)
 
 
 # -- the bulk endpoint --------------------------------------------------------------------
@@ -109,7 +110,7 @@ def record_many(
         if ident is None:
             raced.append((i, row))
             continue
-        outcomes[i] = Outcome(CREATED, ident)
+        outcomes[i] = Outcome(CREATED, ident, timestamp=row.timestamp)
         days.add((row.school_id, local_date(row.timestamp, schools[row.school_id])))
         images.to_stored(photos.get(i))
     if raced:

@@ -67,7 +67,9 @@ def test_a_lost_fever_is_delivered_once_by_the_sweep(
         clock.advance(3600)
         sweep(app)
         # The check-in path coming back late records nothing more either.
-        fevers_recorded([answer.json["data"]["id"]], [user.school_id])
+        reading = answer.json["data"]
+        stamp = dt.datetime.fromisoformat(reading["timestamp"])
+        fevers_recorded([(reading["id"], stamp)], [user.school_id])
         time.sleep(0.2)
         assert len(receiver.received) == 1
     payload = verify(hook["secret"], got.headers, got.body, tolerance=None)
