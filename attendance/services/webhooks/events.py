@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,8 @@ SWEEP_BATCH = 1000
 
 # A stored reading: its id and its timestamp (which says its partition on PostgreSQL).
 Reading = tuple[int, dt.datetime]
+# A subscription as `subscribers` gives it: (id, school_id or None, event types).
+Subscriber = tuple[int, int | None, list[str]]
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,7 @@ class Event:
     data: dict[str, Any]
 
 
-def subscribers(
-    school_ids: Iterable[int], types: Sequence[str]
-) -> list[tuple[int, int | None, list[str]]]:
+def subscribers(school_ids: Iterable[int], types: Sequence[str]) -> list[Subscriber]:
     """(id, school_id, event types) of the enabled subscriptions of these schools (or of
     every school) that want one of `types`. The table is small: filtered here, not in SQL
     (JSON containment differs between databases)."""
@@ -73,17 +73,17 @@ def body(event: Event, at: dt.datetime) -> str:
     return orjson.dumps({"type": event.type, "timestamp": stamp, "data": event.data}).decode()
 
 
-def record(events: Sequence[Event], webhook_ids: Collection[int] | None = None) -> list[str]:
+def record(events: Sequence[Event], subs: Sequence[Subscriber] | None = None) -> list[str]:
     """Store a delivery for each subscription that wants each event; the new delivery ids.
 
     An event already recorded for a subscription (the same key) is left as it is.
-    `webhook_ids`: for these subscriptions only (the fever sweep's).
+    `subs`: these subscriptions (the fever sweep's, which has them already), not the
+    enabled ones of the events' schools.
     """
     if not events:
         return []
-    subs = subscribers({e.school_id for e in events}, sorted({e.type for e in events}))
-    if webhook_ids is not None:
-        subs = [sub for sub in subs if sub[0] in webhook_ids]
+    if subs is None:
+        subs = subscribers({e.school_id for e in events}, sorted({e.type for e in events}))
     now = clock.now()
     rows = [
         {
@@ -204,7 +204,7 @@ def missed_fevers(now: dt.datetime) -> list[str]:
         query = _missed(webhook_id, schools, since, received_from, settled)
         missed = [(ident, stamp) for ident, stamp in db.session.execute(query)]
         if missed:
-            new += record(fever_events(missed), webhook_ids={webhook_id})
+            new += record(fever_events(missed), [(webhook_id, school_id, list(types))])
     return new
 
 
