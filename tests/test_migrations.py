@@ -227,7 +227,7 @@ def test_upgrade_to_partitions_keeps_every_event_key_and_id(app, db):
                 text("SELECT school_id, idempotency_key, attendance_id, timestamp"
                      " FROM attendance_keys")
             ).all()  # fmt: skip
-            found = [p for p in partitions.partitions(conn, count_default=True)]
+            found = [p for p in partitions.partitions(conn, detailed=True)]
             homes = (
                 dict(
                     conn.execute(text("SELECT id, tableoid::regclass::text FROM attendances")).all()

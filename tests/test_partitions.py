@@ -212,6 +212,18 @@ def test_the_periodic_step_runs_when_due(app, db, monkeypatch):
     assert step() is None  # not due for another PARTITION_CHECK_INTERVAL
 
 
+def test_sizes_are_measured_for_the_listing_only(db):
+    """The periodic step reads the ranges (`partitions`); measuring each partition's files
+    is for the listing (`detailed`)."""
+    with db.engine.connect() as conn:
+        plain = partitions.partitions(conn)
+        detailed = partitions.partitions(conn, detailed=True)
+        conn.rollback()
+    assert plain and {p.size for p in plain} == {None}
+    assert [p.name for p in detailed] == [p.name for p in plain]
+    assert all(p.size is not None and p.size > 0 for p in detailed)
+
+
 def test_the_command_adds_and_lists(runner, db, monkeypatch):
     at(dt.datetime(2034, 2, 15, tzinfo=dt.UTC), monkeypatch)
     added = runner.invoke(args=["partitions", "ensure", "--months-ahead", "0", "--from", "2034-01"])
