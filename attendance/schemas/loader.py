@@ -84,17 +84,23 @@ class BodyLoader:
                     loaded[name] = result
                 else:
                     loaded[name] = fields[name].deserialize(value, name, data)
-        except ma.ValidationError:
+        except ma.ValidationError as error:
+            error.__traceback__ = None  # a memo's error keeps no frame (see `_or_error`)
             return None
         return loaded
 
     @staticmethod
     def _or_error(field: ma.fields.Field, name: str, value: Any, data: dict[str, Any]) -> Any:
-        """The field's value, or the ValidationError it raises (a memo keeps either)."""
+        """The field's value, or the ValidationError it raises (a memo keeps either).
+
+        An error is kept without its traceback, and `quick` drops the one each raise gives
+        it: its frames would hold the stack it was raised in (the request's, the items'),
+        and raising it again would chain one more frame onto it for every repeat.
+        """
         try:
             return field.deserialize(value, name, data)
         except ma.ValidationError as error:
-            return error
+            return error.with_traceback(None)
 
 
 _loaders: weakref.WeakKeyDictionary[ma.Schema, BodyLoader] = weakref.WeakKeyDictionary()
