@@ -34,12 +34,21 @@ class BodyLoader:
         functions of their value)."""
         self.schema = schema
         self.fields = schema.load_fields
-        self.required = frozenset(n for n, f in self.fields.items() if f.required)
+        # A partial schema (`partial=True`, or the names it may omit) requires no more
+        # than it says; decided here, so the fast path costs the same either way.
+        partial = schema.partial
+        self.required = frozenset(
+            n
+            for n, f in self.fields.items()
+            if f.required and not (partial is True or (partial and n in partial))
+        )
         self.repetitive = repetitive
         self.fast = (
-            dict(schema._hooks) == self.KNOWN_HOOKS
+            # Non-empty ones only: marshmallow's `load` adds empty lists to the class's
+            # hooks as it looks them up, so once any instance has loaded a body, its
+            # class's hooks hold keys that name no hook.
+            {kind: hooks for kind, hooks in schema._hooks.items() if hooks} == self.KNOWN_HOOKS
             and schema.unknown == ma.RAISE
-            and not schema.partial
             and not schema.many
             and all(
                 f.data_key is None and f.attribute is None and f.load_default is ma.missing
