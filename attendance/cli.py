@@ -228,12 +228,13 @@ def partitions_list_command() -> None:
         if not partitions.is_partitioned(connection):
             click.echo("attendances is not partitioned here (SQLite, or not upgraded)")
             return
-        found = partitions.partitions(connection, count_default=True)
+        found = partitions.partitions(connection, detailed=True)
     click.echo(f"{'partition':<26}{'from (UTC)':<22}{'to (UTC)':<22}{'rows':>12}{'MiB':>10}")
     for part in found:
         start = "default" if part.is_default else f"{part.start:%Y-%m-%d %H:%M}"
         end = "" if part.is_default else f"{part.end:%Y-%m-%d %H:%M}"
-        click.echo(f"{part.name:<26}{start:<22}{end:<22}{part.rows:>12,}{part.size / 2**20:>10.1f}")
+        mib = (part.size or 0) / 2**20
+        click.echo(f"{part.name:<26}{start:<22}{end:<22}{part.rows:>12,}{mib:>10.1f}")
 
 
 def init_app(app: Flask) -> None:

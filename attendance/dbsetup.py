@@ -35,8 +35,9 @@ def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _ping_after_idle(engine: Engine, idle: float) -> None:
-    """Ping a pooled connection on checkout only when it has been idle for `idle` seconds.
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it has been idle for
+    DB_PING_AFTER_IDLE seconds (`_check_if_idle`).
 
     SQLAlchemy's pool_pre_ping pings on every checkout: one more round trip on every
     request, the largest fixed cost of recording a check-in after the statement itself.
@@ -51,12 +52,20 @@ def _ping_after_idle(engine: Engine, idle: float) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         since = record.info.pop("idle_since", None)
-        if since is None or time.monotonic() - since < idle:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            raise exc.DisconnectionError(f"connection dropped while idle: {error}") from error
+        _check_if_idle(engine, dbapi_connection, since, time.monotonic())
+
+
+def _check_if_idle(engine: Engine, dbapi_connection: Any, since: float | None, now: float) -> None:
+    """Ping a connection unused since `since` (time.monotonic()) when that is
+    DB_PING_AFTER_IDLE seconds or more before `now`: DisconnectionError if it is dead.
+    For pooled connections (the pool then replaces it) and autocommit ones alike."""
+    idle = _ping_after.get(engine)
+    if idle is None or since is None or now - since < idle:
+        return
+    try:
+        engine.dialect.do_ping(dbapi_connection)
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise exc.DisconnectionError(f"connection dropped while idle: {error}") from error
 
 
 class _Held:
@@ -106,15 +115,14 @@ def autocommit_connection(engine: Engine) -> Any:
         held = _local.held = weakref.WeakKeyDictionary()
     entry = held.get(engine)
     now = time.monotonic()
-    idle = _ping_after.get(engine)
     if entry is not None and entry.pid != os.getpid():
         _inherited.append(entry.connection)  # kept: collected, it would close the parent's
         entry.connection = None
         entry = None
-    if entry is not None and idle is not None and now - entry.used >= idle:
+    if entry is not None:
         try:
-            engine.dialect.do_ping(entry.connection)
-        except engine.dialect.loaded_dbapi.Error:
+            _check_if_idle(engine, entry.connection, entry.used, now)
+        except exc.DisconnectionError:
             entry.close()
             entry = None
     if entry is None:
@@ -155,8 +163,8 @@ def init_app(app: Flask) -> None:
     if idle is not None:
         with app.app_context():
             for engine in db.engines.values():
-                _ping_after_idle(engine, idle)
                 _ping_after[engine] = idle
+                _ping_after_idle(engine)
     with app.app_context():
         for engine in db.engines.values():
             # A disposed engine (an app that is done with) takes this thread's with it.

@@ -91,6 +91,24 @@ def compiled(db: Any, statement: Any) -> tuple[str, dict[str, Any]]:
     return str(done), dict(done.params)
 
 
+def executed(db: Any, run: Any, start: str) -> list[tuple[str, Any]]:
+    """The statements beginning with `start` that `run()` executes, with their parameters
+    (the session is rolled back after it)."""
+    found: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith(start):
+            found.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    db.session.rollback()
+    return found
+
+
 def test_the_migration_made_this_month_three_ahead_and_a_default(app, db):
     # The session's schema may be from last month (a suite running over a month's end):
     # made again here, between two looks at the clock, it is this month's or the next's.
@@ -195,11 +213,23 @@ def test_the_periodic_step_runs_when_due(app, db, monkeypatch):
 
     at(dt.datetime(2033, 6, 10, tzinfo=dt.UTC), monkeypatch)
     monkeypatch.setitem(app.config, "PARTITION_MONTHS_AHEAD", 1)
-    monkeypatch.setitem(job._due, "at", 0.0)
-    first = job.ensure_if_due()
+    step = job.periodic_step(app.config)
+    first = step()
     assert first is not None
     assert first.created == ["attendances_p2033_06", "attendances_p2033_07"]
-    assert job.ensure_if_due() is None  # not due for another PARTITION_CHECK_INTERVAL
+    assert step() is None  # not due for another PARTITION_CHECK_INTERVAL
+
+
+def test_sizes_are_measured_for_the_listing_only(db):
+    """The periodic step reads the ranges (`partitions`); measuring each partition's files
+    is for the listing (`detailed`)."""
+    with db.engine.connect() as conn:
+        plain = partitions.partitions(conn)
+        detailed = partitions.partitions(conn, detailed=True)
+        conn.rollback()
+    assert plain and {p.size for p in plain} == {None}
+    assert [p.name for p in detailed] == [p.name for p in plain]
+    assert all(p.size is not None and p.size > 0 for p in detailed)
 
 
 def test_the_command_adds_and_lists(runner, db, monkeypatch):
@@ -291,11 +321,33 @@ def test_ingest_statements_read_one_partition_at_most(client, make_user, db, mon
     sql, params = compiled(db, bulk._stored_keys_query(user.school_id, ["k1", "k2"]))
     assert scanned(db, sql, params, analyze=True) == set()
 
-    # Deleting an event deletes from its partition.
-    event_row = db.session.get(Attendance, ident)
-    stmt = (
-        Attendance.__table__.delete()
-        .where(Attendance.id == ident)
-        .where(Attendance.timestamp == event_row.timestamp)
+    # Deleting an event (and its key) deletes from its partition.
+    [delete] = executed(
+        db,
+        lambda: attendances.delete_attendance(db.session.get_one(Attendance, ident)),
+        "DELETE FROM attendances",
     )
-    assert scanned(db, *compiled(db, stmt), analyze=True) == {"attendances_p2036_03"}
+    assert scanned(db, *delete, analyze=True) == {"attendances_p2036_03"}
+
+
+def test_a_fever_reading_is_read_from_its_month(client, make_user, db, monkeypatch):
+    """The fever events of new readings (after a check-in, a batch, the sweep) are looked
+    up by id and timestamp: PostgreSQL reads the readings' months only."""
+    from attendance.services.webhooks import events
+
+    at(dt.datetime(2037, 3, 10, 12, tzinfo=dt.UTC), monkeypatch)
+    ensure(0, dt.date(2037, 1, 1))
+    user = make_user()
+    posted = client.post(
+        "/api/attendances",
+        json=event_body(user, timestamp="2037-02-05T08:00:00Z", temperature=39.5),
+    )
+    ident = posted.json["data"]["id"]
+    reading = (ident, dt.datetime(2037, 2, 5, 8, tzinfo=dt.UTC))
+    found: list[Any] = []
+    [query] = executed(db, lambda: found.extend(events.fever_events([reading])), "SELECT")
+    assert [e.data["attendance_id"] for e in found] == [ident]
+    assert scanned(db, *query, analyze=True) == {"attendances_p2037_02"}
+    # By id alone, every month's index would be probed.
+    by_id = select(Attendance.id).where(Attendance.id == ident)
+    assert len(scanned(db, *compiled(db, by_id), analyze=True)) > 1

@@ -67,7 +67,7 @@ class Attendances(MethodView):
         # The event is stored for good from here on: work that must follow only a stored
         # event goes here, after the commit. Webhooks: decided for fevers only.
         if created and event.fever:
-            fevers_recorded([event.id], [event.school_id])
+            fevers_recorded([(event.id, event.timestamp)], [event.school_id])
         response = jsonify({"data": _attendance_schema.dump(event)})
         response.status_code = 201 if created else 200
         response.headers["Location"] = url_for(".AttendanceItem", attendance_id=event.id)

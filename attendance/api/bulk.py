@@ -116,7 +116,11 @@ class Bulk(MethodView):
         events = [_refused(i) if isinstance(i, ma.ValidationError) else i for i in loaded]
         outcomes = service.record_many(events)
         db.session.commit()
-        created = [o.id for o in outcomes if o.status == service.CREATED and o.id is not None]
+        created = [
+            (o.id, o.timestamp)
+            for o in outcomes
+            if o.status == service.CREATED and o.id is not None and o.timestamp is not None
+        ]
         fevers_recorded(created, sorted({i["school_id"] for i in loaded if isinstance(i, dict)}))
         results: list[dict[str, Any]] = []
         counts = {service.CREATED: 0, service.DUPLICATE: 0, service.INVALID: 0}

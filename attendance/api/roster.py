@@ -127,21 +127,26 @@ class Roster(MethodView):
             db.session.rollback()
             abort(409, errors={"detail": "the pupils changed during the import: send it again"})
             raise AssertionError from None
-        invalid = report.counts[outcomes.INVALID]
-        if args["all_or_nothing"] and invalid:
-            db.session.rollback()
-            detail = f"{invalid} invalid row(s): nothing was imported"
-            return _streamed(
-                report, report.document("errors", {"detail": detail}, outcomes.INVALID), 422
-            )
-        if options.dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
-        # Built by hand, and streamed: the rows are read back from the report's file as
-        # they are written out (50,000 rows through marshmallow cost more than the import,
-        # and held in memory, more than the rest of it). The schema documents the shape.
-        return _streamed(report, report.answer(), 200)
+        try:
+            invalid = report.counts[outcomes.INVALID]
+            if args["all_or_nothing"] and invalid:
+                db.session.rollback()
+                detail = f"{invalid} invalid row(s): nothing was imported"
+                return _streamed(
+                    report, report.document("errors", {"detail": detail}, outcomes.INVALID), 422
+                )
+            if options.dry_run:
+                db.session.rollback()
+            else:
+                db.session.commit()
+            # Built by hand, and streamed: the rows are read back from the report's file
+            # as they are written out (50,000 rows through marshmallow cost more than the
+            # import, and held in memory, more than the rest of it). The schema documents
+            # the shape.
+            return _streamed(report, report.answer(), 200)
+        except BaseException:  # a failed commit: no answer will close the report
+            report.close()
+            raise
 
 
 def _streamed(report: roster.Report, pieces: Iterator[bytes], status: int) -> Response:

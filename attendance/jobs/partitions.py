@@ -1,8 +1,8 @@
 """Monthly partitions made ahead of time: the workers' periodic step and the CLI's command.
 
-Each process's reaper thread (and `flask serve`'s thread without Redis) calls
-`ensure_if_due`, which at most every PARTITION_CHECK_INTERVAL seconds adds the months
-missing up to PARTITION_MONTHS_AHEAD months after the current one. Each month is a
+Each process's reaper thread (and `flask serve`'s thread without Redis) runs
+`periodic_step`: at most every PARTITION_CHECK_INTERVAL seconds, `ensure_ahead` adds the
+months missing up to PARTITION_MONTHS_AHEAD months after the current one. Each month is a
 transaction of its own under a PostgreSQL advisory lock, so one process at a time adds
 one (the others skip the rest of their pass), and a month that is already there is left
 alone: any number of workers can run it, and running it again changes nothing. Ingest
@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 
 from .. import clock
 from ..extensions import db
 from ..services import partitions
+from .periodic import Every
 
 log = logging.getLogger(__name__)
 
 # How long a failed pass waits before the next try, at most (the interval, if shorter).
 RETRY_AFTER = 60.0
-_due = {"at": 0.0}  # time.monotonic() of this process's next pass
-_due_lock = threading.Lock()
 
 
 @dataclass
@@ -90,16 +89,14 @@ def ensure(
     return result
 
 
-def ensure_if_due() -> Ensured | None:
-    """The periodic step: `ensure` once PARTITION_CHECK_INTERVAL seconds have passed
-    since this process's last pass (None: not due); one process at a time."""
-    interval = float(current_app.config["PARTITION_CHECK_INTERVAL"])
-    now = time.monotonic()
-    with _due_lock:
-        if now < _due["at"]:
-            return None
-        _due["at"] = now + min(interval, RETRY_AFTER)  # should this pass fail
-    result = ensure(int(current_app.config["PARTITION_MONTHS_AHEAD"]), wait=False)
-    with _due_lock:
-        _due["at"] = now + interval
-    return result
+def periodic_step(config: Mapping[str, Any]) -> Every[Ensured]:
+    """The periodic step of a loop: `ensure_ahead` every PARTITION_CHECK_INTERVAL seconds
+    (a failed pass again after RETRY_AFTER)."""
+    interval = float(config["PARTITION_CHECK_INTERVAL"])
+    return Every(interval, ensure_ahead, retry_after=RETRY_AFTER)
+
+
+def ensure_ahead() -> Ensured:
+    """Add the months missing up to PARTITION_MONTHS_AHEAD ahead, unless another process
+    is adding partitions (it will)."""
+    return ensure(int(current_app.config["PARTITION_MONTHS_AHEAD"]), wait=False)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 
@@ -28,12 +30,12 @@ class Ticker:
 
 def start_ticker(app: Flask) -> Ticker:
     """Start the thread (a daemon: it also dies with the process)."""
-    from .partitions import ensure_if_due
+    from . import partitions
     from .webhooks import periodic_steps
 
     stopping = threading.Event()
     interval = float(app.config["WEBHOOK_TICK_INTERVAL"])
-    steps = [*periodic_steps(), ensure_if_due]
+    steps: list[Callable[[], Any]] = [*periodic_steps(), partitions.periodic_step(app.config)]
 
     def run() -> None:
         while not stopping.wait(interval):

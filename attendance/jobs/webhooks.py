@@ -9,7 +9,6 @@ runs both (and, without Redis, the embedded thread of `flask serve`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from flask import current_app
@@ -18,6 +17,7 @@ from .. import clock
 from ..extensions import db
 from ..services.webhooks import Settings, dayclose, delivery, events, settings_from
 from ..webhook_models import CLOSE_DONE
+from .periodic import Every
 from .queue import Call, InlineDispatcher, QueueUnavailable, dispatcher
 
 log = logging.getLogger(__name__)
@@ -180,37 +180,21 @@ def catch_up_fevers() -> None:
         db.session.remove()
 
 
-class Every:
-    """A periodic step run at most once every `seconds` by a loop that turns more often."""
-
-    def __init__(self, seconds: float, step: Callable[[], None]) -> None:
-        self.seconds = seconds
-        self.step = step
-        self.__name__ = step.__name__
-        self._last: float | None = None
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self.seconds:
-            return
-        self._last = now
-        self.step()
-
-
 def periodic_steps() -> list[Callable[[], None]]:
     """The webhook steps of a periodic loop (a worker's reaper, or the embedded thread)."""
     return [tick, Every(FEVER_SWEEP_EVERY, catch_up_fevers)]
 
 
-def fevers_recorded(attendance_ids: Sequence[int], school_ids: Sequence[int]) -> None:
-    """After a check-in's commit: record and send the fever events of these new readings.
+def fevers_recorded(readings: Sequence[events.Reading], school_ids: Sequence[int]) -> None:
+    """After a check-in's commit: record and send the fever events of these new readings
+    (id, timestamp).
 
     Called only with readings that are fevers (one event) or a batch's new ones; costs one
     small query when no subscription wants fevers of these schools.
     """
-    if not attendance_ids or not events.wants_fevers(school_ids):
+    if not readings or not events.wants_fevers(school_ids):
         db.session.commit()
         return
-    ids = events.record(events.fever_events(attendance_ids))
+    ids = events.record(events.fever_events(readings))
     db.session.commit()
     send_soon(ids)

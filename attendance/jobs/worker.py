@@ -54,11 +54,16 @@ class AttendanceWorker(SimpleWorker):
 
     def _reap_forever(self) -> None:
         from ..services.overview import refresh_if_due
-        from .partitions import ensure_if_due
+        from . import partitions
         from .reports import reap
         from .webhooks import periodic_steps
 
-        steps: list[Callable[[], Any]] = [reap, *periodic_steps(), refresh_if_due, ensure_if_due]
+        steps: list[Callable[[], Any]] = [
+            reap,
+            *periodic_steps(),
+            refresh_if_due,
+            partitions.periodic_step(self.app.config),
+        ]
         while not self._stop_reaper.wait(self.reaper_interval):
             # Each pass on its own: a failing one must not stop the others.
             for step in steps:

@@ -34,12 +34,21 @@ class BodyLoader:
         functions of their value)."""
         self.schema = schema
         self.fields = schema.load_fields
-        self.required = frozenset(n for n, f in self.fields.items() if f.required)
+        # A partial schema (`partial=True`, or the names it may omit) requires no more
+        # than it says; decided here, so the fast path costs the same either way.
+        partial = schema.partial
+        self.required = frozenset(
+            n
+            for n, f in self.fields.items()
+            if f.required and not (partial is True or (partial and n in partial))
+        )
         self.repetitive = repetitive
         self.fast = (
-            dict(schema._hooks) == self.KNOWN_HOOKS
+            # Non-empty ones only: marshmallow's `load` adds empty lists to the class's
+            # hooks as it looks them up, so once any instance has loaded a body, its
+            # class's hooks hold keys that name no hook.
+            {kind: hooks for kind, hooks in schema._hooks.items() if hooks} == self.KNOWN_HOOKS
             and schema.unknown == ma.RAISE
-            and not schema.partial
             and not schema.many
             and all(
                 f.data_key is None and f.attribute is None and f.load_default is ma.missing
@@ -84,17 +93,23 @@ class BodyLoader:
                     loaded[name] = result
                 else:
                     loaded[name] = fields[name].deserialize(value, name, data)
-        except ma.ValidationError:
+        except ma.ValidationError as error:
+            error.__traceback__ = None  # a memo's error keeps no frame (see `_or_error`)
             return None
         return loaded
 
     @staticmethod
     def _or_error(field: ma.fields.Field, name: str, value: Any, data: dict[str, Any]) -> Any:
-        """The field's value, or the ValidationError it raises (a memo keeps either)."""
+        """The field's value, or the ValidationError it raises (a memo keeps either).
+
+        An error is kept without its traceback, and `quick` drops the one each raise gives
+        it: its frames would hold the stack it was raised in (the request's, the items'),
+        and raising it again would chain one more frame onto it for every repeat.
+        """
         try:
             return field.deserialize(value, name, data)
         except ma.ValidationError as error:
-            return error
+            return error.with_traceback(None)
 
 
 _loaders: weakref.WeakKeyDictionary[ma.Schema, BodyLoader] = weakref.WeakKeyDictionary()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -64,13 +63,11 @@ LEASE_MAX = 50  # ...and at most this many writes
 
 # KEYS[1]: the version; KEYS[2] (writes): the token's counter. ARGV[1]: a fresh version,
 # ARGV[2]: the window in seconds, ARGV[3]: how many writes to count. Returns the
-# version, then the count and the counter's time to live in milliseconds.
-_SCRIPT = """
-local version = redis.call('GET', KEYS[1])
-if not version then
-  redis.call('SET', KEYS[1], ARGV[1])
-  version = ARGV[1]
-end
+# version (read as pushed.py reads it), then the count and the counter's time to live
+# in milliseconds.
+_SCRIPT = (
+    pushed.READ_VERSION
+    + """
 if #KEYS < 2 then
   return {version}
 end
@@ -82,6 +79,7 @@ if ttl < 0 then
 end
 return {version, count, ttl}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +146,7 @@ class Gate:
         self.limit: RateLimitItem | None = parse(limit) if limit else None
         self.lease = lease_size(self.limit)
         self.prefix = prefix
-        self.version_key = f"{prefix}/token-version"
+        self.version_key = pushed.version_key(prefix)
         self.memory = MemoryCounter()
         self._known: dict[str, Known] = {}
         self._leases: dict[str, Lease] = {}
@@ -163,7 +161,7 @@ class Gate:
                 redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
             )
             self._script = self._redis.register_script(_SCRIPT)
-            self._listener = pushed.Listener(redis_url, prefix, self.version_key, REDIS_TIMEOUT)
+            self._listener = pushed.Listener(redis_url, prefix, REDIS_TIMEOUT)
 
     # -- per request --------------------------------------------------------------------
 
@@ -191,13 +189,12 @@ class Gate:
             # Not confirmed: the version from Redis, in the call that counts the write.
             keys = [self.version_key]
             if bucket is not None:
-                keys.append(f"{self.prefix}/write/{bucket}")
-            reply = self._script(keys=keys, args=[secrets.token_hex(8), window, 1])
+                keys.append(self._counter(bucket))
+            reply = self._script(keys=keys, args=[pushed.new_version(), window, 1])
         except Exception as error:  # noqa: BLE001 - Redis trouble: count in memory
             self._redis_failed(error)
             return self._in_memory(bucket, window)
-        value = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        version = None if value == CHANGING else value
+        version = pushed.version_of(reply[0])
         if bucket is None:
             return Checked(version)
         return Checked(version, int(reply[1]), int(reply[2]) / 1000)
@@ -213,9 +210,9 @@ class Gate:
         with lease.lock:
             now = time.monotonic()
             if lease.next > lease.end or now >= lease.until:
-                key = f"{self.prefix}/write/{bucket}"
                 reply = self._script(
-                    keys=[self.version_key, key], args=[secrets.token_hex(8), window, self.lease]
+                    keys=[self.version_key, self._counter(bucket)],
+                    args=[pushed.new_version(), window, self.lease],
                 )
                 count = int(reply[1])
                 # From before the call: the window cannot end later than this here.
@@ -227,6 +224,10 @@ class Gate:
             number = lease.next
             lease.next += 1
             return number, lease.until - now
+
+    def _counter(self, bucket: str) -> str:
+        """The Redis key counting a token's writes."""
+        return f"{self.prefix}/write/{bucket}"
 
     def _in_memory(self, bucket: str | None, window: int) -> Checked:
         if bucket is None:
@@ -290,7 +291,7 @@ class Gate:
         self._known = {}
         if self._redis is None:
             return
-        version = secrets.token_hex(8)
+        version = pushed.new_version()
         try:
             self._redis.set(self.version_key, version)
             pushed.publish(self._redis, self.prefix, version)

@@ -69,16 +69,17 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return pending
 """
-# The version, made (a fresh random value) if there is none. KEYS[1]: the version,
-# ARGV[1]: a fresh value.
-_VERSION = """
+# The start of every script that reads the version (this module's, and the gate's that
+# also counts a write): `version` is the stored one, made (a fresh value, `new_version`)
+# if there is none. KEYS[1]: the version (`version_key`), ARGV[1]: a fresh value.
+READ_VERSION = """
 local version = redis.call('GET', KEYS[1])
 if not version then
   redis.call('SET', KEYS[1], ARGV[1])
   version = ARGV[1]
 end
-return version
 """
+_VERSION = READ_VERSION + "return version\n"
 _ACK_SECONDS = 60  # how long acknowledgements are kept (an announcement waits far less)
 
 
@@ -88,6 +89,24 @@ UNACKNOWLEDGED = "-"  # the id of an announcement nobody waits for
 def publish(redis: Any, prefix: str, value: str) -> None:
     """Announce a new version without waiting: for a change whose "changing" was announced."""
     redis.publish(channel(prefix), f"{UNACKNOWLEDGED} {value}")
+
+
+def version_key(prefix: str) -> str:
+    """Where an app's token version is kept: a random value (`new_version`) replaced
+    whenever tokens change, CHANGING while they are being changed."""
+    return f"{prefix}/token-version"
+
+
+def new_version() -> str:
+    """A fresh version: every cache entry made under another is stale."""
+    return secrets.token_hex(8)
+
+
+def version_of(value: Any) -> str | None:
+    """A version as Redis answers it; None while tokens are changing (nobody caches)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    return None if value == CHANGING else str(value)
 
 
 def channel(prefix: str) -> str:
@@ -133,7 +152,7 @@ def announce(redis: Any, prefix: str, value: str) -> None:
 class Listener:
     """One process's subscription to its app's token changes (started on first use)."""
 
-    def __init__(self, redis_url: str, prefix: str, version_key: str, timeout: float) -> None:
+    def __init__(self, redis_url: str, prefix: str, timeout: float) -> None:
         from redis import Redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -150,7 +169,7 @@ class Listener:
             client_name=f"token-listener-{self.ident}",  # in CLIENT LIST
         )
         self._prefix = prefix
-        self._version_key = version_key
+        self._version_key = version_key(prefix)
         self._enter = self._redis.register_script(_ENTER)
         self._read_version = self._redis.register_script(_VERSION)
         self._version: str | None = None
@@ -245,9 +264,9 @@ class Listener:
 
     def _adopt(self) -> None:
         """Take the version from Redis (None while it is changing)."""
-        value = self._read_version(keys=[self._version_key], args=[secrets.token_hex(8)])
-        value = value.decode() if isinstance(value, bytes) else str(value)
-        self._version = None if value == CHANGING else value
+        self._version = version_of(
+            self._read_version(keys=[self._version_key], args=[new_version()])
+        )
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind, data = message["type"], message["data"]
@@ -260,7 +279,7 @@ class Listener:
             self._subscribed()
         elif kind == "message":
             ident, _, value = str(data).partition(" ")
-            self._version = None if value == CHANGING else value
+            self._version = version_of(value)
             if ident != UNACKNOWLEDGED:
                 self._acknowledge(ident)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     Table,
     and_,
@@ -170,8 +171,6 @@ def _record_in_session(
 ) -> tuple[Recorded, bool]:
     """Record the event in the session's transaction, bumping its day when it is late."""
     stored = _insert_in_session(row)
-    if stored is None and row.key is not None and free_lost_keys([row.key]):
-        stored = _insert_in_session(row)
     if stored is None:
         return _not_stored(data, row.idempotency_key, received_at), False
     # The photo's file is written once the row is in, before the commit shows the row:
@@ -281,30 +280,6 @@ def _insert_in_session(row: Row) -> tuple[int, str, Any] | None:
     return stored[0], stored[1], stored[2]
 
 
-def free_lost_keys(keys: Sequence[tuple[int, str]]) -> int:
-    """Delete those of the (school, key) pairs whose event is gone: deleted, or archived
-    with its month, outside the service (which deletes an event's key with it). Such a
-    key is free again, as it was when keys were a column of their events; without this a
-    retry would find the key taken by nothing. Returns how many were freed."""
-    if not keys:
-        return 0
-    params = [{"school_id": school_id, "key": key} for school_id, key in keys]
-    result: Any = db.session.execute(_FREE_LOST_KEY, params[0] if len(params) == 1 else params)
-    return int(result.rowcount)
-
-
-# On the table, not the entity: with a list of parameters, an ORM delete would be a bulk
-# delete by primary key.
-_FREE_LOST_KEY = delete(cast(Table, AttendanceKey.__table__)).where(
-    AttendanceKey.school_id == bindparam("school_id"),
-    AttendanceKey.idempotency_key == bindparam("key"),
-    ~exists().where(
-        Attendance.id == AttendanceKey.attendance_id,
-        Attendance.timestamp == AttendanceKey.timestamp,
-    ),
-)
-
-
 def _not_stored(data: dict[str, Any], key: str | None, received_at: dt.datetime) -> Recorded:
     """Why an event was not stored: the event stored under its key, or a ServiceError."""
     row = db.session.execute(
@@ -396,29 +371,49 @@ _INSERT_SQLITE = _insert_checked()
 
 
 def delete_attendance(event: Attendance) -> None:
-    """Remove one event (a correction) and its key; the figures of its day are recomputed.
-
-    The key goes with it, as it did when it was a column of the event: a retry of the
-    deleted event's request stores it again.
-    """
+    """Remove one event (a correction) and its key; the figures of its day are recomputed."""
     touch_day(event)
-    if event.idempotency_key is not None:
-        db.session.execute(
-            delete(AttendanceKey).where(
-                AttendanceKey.school_id == event.school_id,
-                AttendanceKey.idempotency_key == event.idempotency_key,
-                AttendanceKey.attendance_id == event.id,
-            )
-        )
     # By id and timestamp, so that PostgreSQL deletes from the event's partition only.
-    db.session.execute(
-        delete(Attendance).where(
-            Attendance.id == event.id, Attendance.timestamp == event.timestamp
-        ),
-        execution_options={"synchronize_session": False},
-    )
+    delete_events(Attendance.id == event.id, Attendance.timestamp == event.timestamp)
     db.session.expunge(event)
     db.session.flush()
+
+
+def delete_events(*where: ColumnElement[bool]) -> int:
+    """Delete the events matching every condition of `where`, and their idempotency keys
+    with them; returns how many events went. Every deletion of events goes through here.
+
+    A key never outlives its event, as when it was a column of the event: a retry of a
+    deleted event's request stores it again, and the paths that record events need not
+    look for keys whose event is gone. (No foreign key says so: it would cost every
+    check-in a probe of the events' index, and hold on to the months an operator detaches.)
+    Give the events' timestamps in `where` when known: PostgreSQL then reads their months only.
+    """
+    if not where:
+        raise ValueError("delete_events needs a condition; every event would go")
+    gone = db.session.execute(
+        delete(Attendance)
+        .where(*where)
+        .returning(Attendance.id, Attendance.school_id, Attendance.idempotency_key),
+        execution_options={"synchronize_session": False},
+    ).all()
+    keys = [
+        {"school_id": school_id, "key": key, "ident": ident}
+        for ident, school_id, key in gone
+        if key is not None
+    ]
+    if keys:
+        db.session.execute(_DELETE_KEY, keys)
+    return len(gone)
+
+
+# On the table, not the entity: with a list of parameters, an ORM delete would be a bulk
+# delete by primary key.
+_DELETE_KEY = delete(cast(Table, AttendanceKey.__table__)).where(
+    AttendanceKey.school_id == bindparam("school_id"),
+    AttendanceKey.idempotency_key == bindparam("key"),
+    AttendanceKey.attendance_id == bindparam("ident"),
+)
 
 
 def touch_day(event: Attendance) -> None:

@@ -24,7 +24,7 @@ from ..presence import local_date
 from ..security import images
 from ..signals import attendances_recorded
 from . import ServiceError, dialect
-from .attendances import Row, check_event, free_lost_keys
+from .attendances import Row, check_event
 from .daycache import invalidate_days
 
 CREATED = "created"
@@ -42,6 +42,7 @@ class Outcome:
     status: str  # CREATED | DUPLICATE | INVALID
     id: int | None = None
     errors: Mapping[str, list[str]] | None = None
+    timestamp: dt.datetime | None = None  # a created event's (its partition, on PostgreSQL)
 
 
 # -- the bulk endpoint --------------------------------------------------------------------
@@ -64,10 +65,8 @@ def record_many(
     enrolled, schools = _load_enrolments_and_schools(valid)
     # On PostgreSQL the batch's keys are not looked up first: the COPY finds out (the
     # keys' primary key) whether one is stored, and only then does a slower way answer those
-    # items as duplicates (`insert_rows`, `raced` below), as the look-up would have.
+    # items as duplicates (`_insert_checked`, `raced` below), as the look-up would have.
     optimistic = dialect() == "postgresql"
-    if not optimistic:
-        free_lost_keys([key for _, e in valid if (key := _key(e)) is not None])
     stored = {} if optimistic else _stored_keys(_key(e) for _, e in valid)
 
     rows: list[tuple[int, Row]] = []  # the rows accepted, in the order checked
@@ -103,14 +102,7 @@ def record_many(
             rows.append((i, row))
             yield row
 
-    if optimistic:
-        # Each row goes to the COPY as soon as it is checked: the database stores the
-        # batch's first rows while the next are checked.
-        ids = _insert_as_checked(accepted(), len(valid))
-    else:
-        for _ in accepted():
-            pass
-        ids = insert_rows([row for _, row in rows], checked=True)
+    ids = _insert_checked(accepted(), len(valid))
     photos = {i: e["image"] for i, e in valid if e.get("image") is not None}
     days: set[tuple[int, dt.date]] = set()
     raced: list[tuple[int, Row]] = []  # a concurrent batch stored the key first
@@ -118,7 +110,7 @@ def record_many(
         if ident is None:
             raced.append((i, row))
             continue
-        outcomes[i] = Outcome(CREATED, ident)
+        outcomes[i] = Outcome(CREATED, ident, timestamp=row.timestamp)
         days.add((row.school_id, local_date(row.timestamp, schools[row.school_id])))
         images.to_stored(photos.get(i))
     if raced:
@@ -229,16 +221,13 @@ def _stored_keys_query(school_id: int, keys: list[str]) -> Any:
     )
 
 
-def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | None]:
+def insert_rows(rows: Sequence[Row]) -> list[int | None]:
     """Insert the rows whose key is not stored yet; their ids in order (None: not inserted).
 
     A key that is stored already, or repeats in `rows`, is skipped: its row gets None.
-    `checked`: the caller has already left those out (its look-up is not repeated).
     """
     ids: list[int | None] = [None] * len(rows)
-    if not checked and dialect() != "postgresql":  # PostgreSQL's staged way frees them
-        free_lost_keys([key for r in rows if (key := r.key) is not None])
-    taken = set() if checked or not rows else set(_stored_keys(r.key for r in rows))
+    taken = set(_stored_keys(r.key for r in rows)) if rows else set()
     new: list[int] = []
     for n, row in enumerate(rows):
         if row.key is None or row.key not in taken:
@@ -247,45 +236,50 @@ def insert_rows(rows: Sequence[Row], *, checked: bool = False) -> list[int | Non
                 taken.add(row.key)
     if not new:
         return ids
-    if dialect() == "postgresql":
-        new = [new[k] for k in _key_order([rows[n] for n in new])]  # the COPY's order
-        fresh = _copy_postgresql((rows[n] for n in new), len(new))
-        if fresh is None:  # another transaction stored one of the keys meanwhile
-            ids = _insert_staged(rows)
-            attendances_recorded.send(None, count=sum(i is not None for i in ids))
-            return ids
-    else:
-        # SQLite transactions begin IMMEDIATE (dbsetup): nobody else can write these
-        # keys between the look-up and the insert.
-        stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
-        params = [rows[n].as_dict() for n in new]
-        fresh = list(db.session.scalars(stmt, params))
-        keys = [
-            {"school_id": row.school_id, "idempotency_key": row.idempotency_key,
-             "attendance_id": ident, "timestamp": row.timestamp}
-            for row, ident in zip((rows[n] for n in new), fresh, strict=True)
-            if row.idempotency_key is not None
-        ]  # fmt: skip
-        if keys:
-            db.session.execute(insert(AttendanceKey), keys)
-    for n, ident in zip(new, fresh, strict=True):
+    new = [new[k] for k in _key_order([rows[n] for n in new])]  # the COPY's order
+    for n, ident in zip(new, _insert_checked((rows[n] for n in new), len(new)), strict=True):
         ids[n] = ident
-    attendances_recorded.send(None, count=len(fresh))
     return ids
 
 
-def _insert_as_checked(rows: Iterator[Row], count: int) -> list[int | None]:
-    """Insert rows that the caller checks as they are taken (at most `count`, in the
-    COPY's order); their ids in that order (None: not inserted, a key taken meanwhile)."""
-    made: list[Row] = []
-    fresh = _copy_postgresql(_kept(rows, made), count)
-    if fresh is None:  # another transaction stored one of the keys meanwhile
-        made.extend(rows)  # the rest of the batch, checked
-        ids = _insert_staged(made)
-        attendances_recorded.send(None, count=sum(i is not None for i in ids))
-        return ids
-    attendances_recorded.send(None, count=len(fresh))
-    return list(fresh)
+def _insert_checked(rows: Iterator[Row], count: int) -> list[int | None]:
+    """Insert rows whose keys the caller has checked (none stored, none repeated), taking
+    each as the caller checks it: at most `count`, keyed rows first, sorted (`_key_order`).
+    Their ids in the order taken (None: not inserted, another transaction stored its key
+    meanwhile). The one way both the endpoint's batches and the demo loader's rows go in.
+    """
+    if dialect() == "postgresql":
+        # Each row goes to the COPY as soon as it is checked: the database stores the
+        # first rows while the next are checked.
+        made: list[Row] = []
+        fresh = _copy_postgresql(_kept(rows, made), count)
+        if fresh is None:  # another transaction stored one of the keys meanwhile
+            made.extend(rows)  # the rest, checked
+            ids = _insert_staged(made)
+        else:
+            ids = list(fresh)
+    else:
+        ids = list(_insert_sqlite(list(rows)))
+    attendances_recorded.send(None, count=sum(i is not None for i in ids))
+    return ids
+
+
+def _insert_sqlite(rows: list[Row]) -> list[int]:
+    """SQLite: the rows and their keys, their ids in order. Its transactions begin
+    IMMEDIATE (dbsetup): nobody else can write these keys since the caller's look-up."""
+    if not rows:
+        return []
+    stmt = insert(Attendance).returning(Attendance.id, sort_by_parameter_order=True)
+    fresh = list(db.session.scalars(stmt, [row.as_dict() for row in rows]))
+    keys = [
+        {"school_id": row.school_id, "idempotency_key": row.idempotency_key,
+         "attendance_id": ident, "timestamp": row.timestamp}
+        for row, ident in zip(rows, fresh, strict=True)
+        if row.idempotency_key is not None
+    ]  # fmt: skip
+    if keys:
+        db.session.execute(insert(AttendanceKey), keys)
+    return fresh
 
 
 def _kept(rows: Iterator[Row], made: list[Row]) -> Iterator[Row]:
@@ -381,16 +375,6 @@ COPY attendance_stage (
     ord
 ) FROM STDIN
 """
-# Keys whose event is gone (services.attendances.free_lost_keys), set-based.
-_FREE_LOST_KEYS = """
-DELETE FROM attendance_keys USING attendance_stage
-WHERE attendance_keys.school_id = attendance_stage.school_id
-    AND attendance_keys.idempotency_key = attendance_stage.idempotency_key
-    AND NOT EXISTS (
-        SELECT FROM attendances WHERE attendances.id = attendance_keys.attendance_id
-            AND attendances.timestamp = attendance_keys.timestamp
-    )
-"""
 _FROM_STAGE = """
 WITH taken AS (
     INSERT INTO attendance_keys (school_id, idempotency_key, attendance_id, timestamp)
@@ -418,7 +402,6 @@ def _insert_staged(rows: Sequence[Row]) -> list[int | None]:
     with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:
         for position, n in enumerate(_key_order(rows)):
             copy.write_row((ids[n], *rows[n].as_tuple(), position))
-    connection.exec_driver_sql(_FREE_LOST_KEYS)
     stored = {ident for (ident,) in connection.exec_driver_sql(_FROM_STAGE)}
     return [ident if ident in stored else None for ident in ids]
 

@@ -43,8 +43,8 @@ class Partition:
     name: str
     start: dt.datetime | None
     end: dt.datetime | None
-    rows: int  # PostgreSQL's estimate (exact for the default when asked to count)
-    size: int  # bytes, with its indexes
+    rows: int  # PostgreSQL's estimate (exact for the default when detailed)
+    size: int | None  # bytes, with its indexes (when detailed)
 
     @property
     def is_default(self) -> bool:
@@ -98,26 +98,30 @@ def partition_names(connection: Connection) -> set[str]:
     return set(found)
 
 
-def partitions(connection: Connection, count_default: bool = False) -> list[Partition]:
-    """Every partition of `attendances`, the default last; `count_default` counts its rows.
-    None where it is not partitioned."""
+def partitions(connection: Connection, detailed: bool = False) -> list[Partition]:
+    """Every partition of `attendances`, the default last; none where it is not partitioned.
+
+    `detailed` (the listing): the default's rows counted, and each partition's size
+    measured (a look at each of its files: the periodic step, which needs the ranges
+    only, does without).
+    """
     if connection.dialect.name != "postgresql":
         return []
     connection.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")  # how the bounds are written
     rows = connection.exec_driver_sql(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint,"
-        " pg_total_relation_size(c.oid)"
+        " CASE WHEN %s THEN pg_total_relation_size(c.oid) END"
         " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
         " WHERE i.inhparent = to_regclass(%s) ORDER BY c.relname",
-        (PARENT,),
+        (detailed, PARENT),
     ).all()
     found = []
     for name, bound, estimate, size in rows:
         start, end = _parse_bounds(bound)
-        if start is None and end is None and count_default:
+        if start is None and end is None and detailed:
             count = f'SELECT count(*) FROM "{name}"'  # noqa: S608 - a name from the catalog
             estimate = connection.exec_driver_sql(count).scalar()
-        found.append(Partition(name, start, end, max(int(estimate), 0), int(size)))
+        found.append(Partition(name, start, end, max(int(estimate), 0), size))
     found.sort(key=lambda p: (p.is_default, p.start or dt.datetime.min.replace(tzinfo=dt.UTC)))
     return found
 

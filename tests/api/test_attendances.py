@@ -327,17 +327,22 @@ def test_deleting_an_event_frees_its_key(client, make_user, db):
 
 
 def test_a_key_whose_event_is_gone_is_free_again(client, make_user, db):
-    """An event deleted outside the service (or archived with its month) leaves its key
-    behind: a retry stores the event again, one at a time or in a batch, as it did when
-    the key was a column of the event."""
-    user = make_user()
+    """Events deleted together (every deletion goes through `delete_events`) take their
+    keys with them: a retry stores the event again, one at a time or in a batch, as it
+    did when the key was a column of the event. Another school's keys stay."""
+    from attendance.services.attendances import delete_events
+
+    user, other = make_user(), make_user()
     one = body(user, client_event_id="lost-1", timestamp="2026-11-20T08:00:00Z")
     two = body(user, client_event_id="lost-2", timestamp="2026-11-20T09:00:00Z")
+    kept = body(other, client_event_id="lost-1", timestamp="2026-11-20T08:00:00Z")
     assert client.post("/api/attendances", json=one).status_code == 201
     assert client.post("/api/attendances/bulk", json={"attendances": [two]}).status_code == 200
-    db.session.execute(Attendance.__table__.delete())  # by hand: the keys stay
+    assert client.post("/api/attendances", json=kept).status_code == 201
+    assert delete_events(Attendance.school_id == user.school_id) == 2
     db.session.commit()
-    assert db.session.scalar(select(func.count()).select_from(AttendanceKey)) == 2
+    left = db.session.execute(select(AttendanceKey.school_id, AttendanceKey.idempotency_key))
+    assert left.all() == [(other.school_id, "lost-1")]
 
     again = client.post("/api/attendances", json=one)
     batch = client.post("/api/attendances/bulk", json={"attendances": [two, two]})

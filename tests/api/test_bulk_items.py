@@ -125,3 +125,15 @@ def test_the_shortcut_takes_a_plain_check_in():
     assert SINGLE.quick(body) == SCHEMA.load(body)
     assert SINGLE.quick({"attendance": body}) == SCHEMA.load(body)
     assert SINGLE.quick({**body, "colour": "red"}) is None  # unknown: the schema's 422
+
+
+def test_a_remembered_error_holds_no_frames():
+    """A batch (or a roster file) repeating a refused value: the memo's error keeps no
+    traceback, which would grow with the repeats and hold the stacks they were met in."""
+    memo: dict = {}
+    items = [{"user_id": 1, "school_id": 1, "type": "nap", "temperature": 36.6}] * 50
+    for item in items:
+        with pytest.raises(ma.ValidationError):
+            _items.load(item, memo)
+    [error] = [v for v in memo.values() if isinstance(v, ma.ValidationError)]
+    assert error.__traceback__ is None

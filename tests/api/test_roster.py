@@ -16,11 +16,18 @@ HEADER = "external_id,name,group,enrolled_from,enrolled_until\n"
 
 
 def post(client, school_id, body: str | bytes, query: str = "", **kwargs):
+    """The import's answer, read whole and closed, as a server does with every answer.
+
+    Unbuffered, an answer a test reads only the status of stays open, and so does the
+    report whose file it streams, until the garbage collector gets to it (a caught
+    ValidationError's frames can keep the test's frame, and its locals, alive that long).
+    """
     data = body.encode() if isinstance(body, str) else body
     return client.post(
         f"/api/schools/{school_id}/roster{query}",
         data=data,
         content_type=kwargs.pop("content_type", "text/csv"),
+        buffered=True,
         **kwargs,
     )
 
@@ -317,3 +324,26 @@ def test_a_new_date_edits_the_latest_enrolment(client, db, make_school):
     assert by_line(resp)[2]["changes"] == {"enrolled_from": ["2026-09-01", "2026-10-01"]}
     db.session.expire_all()
     assert [(e.from_, e.until) for e in user.enrolments] == [(dt.date(2026, 10, 1), None)]
+
+
+def test_a_failed_commit_closes_the_report(client, db, make_school, monkeypatch):
+    """The answer closes the report once sent; an import whose commit fails has no answer,
+    so the route closes it itself."""
+    from attendance.services import roster
+
+    school = make_school()
+    made: list[roster.Report] = []
+    run = roster.run
+
+    def commit():
+        raise RuntimeError("the database went away")
+
+    def planned_then_commit_fails(*args, **kwargs):
+        made.append(run(*args, **kwargs))
+        monkeypatch.setattr(db.session, "commit", commit)
+        return made[-1]
+
+    monkeypatch.setattr(roster, "run", planned_then_commit_fails)
+    with pytest.raises(RuntimeError, match="went away"):
+        post(client, school.id, HEADER + "P1,Ada,,,\n")
+    assert len(made) == 1 and made[0]._file.closed

@@ -239,7 +239,7 @@ def test_workers_add_the_months_ahead(db, redis_url, start_workers, tmp_path):
             conn.rollback()
     assert want <= found
     logs = "".join(path.read_text() for path in tmp_path.glob("proc-*.log"))
-    assert logs and "ensure_if_due pass failed" not in logs
+    assert logs and "ensure_ahead pass failed" not in logs
 
 
 def test_a_killed_worker_does_not_lose_the_report(db, live, start_workers):

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import true
 
 from attendance import clock
-from attendance.models import Attendance, AttendanceKey
+from attendance.services.attendances import delete_events
 from tests.conftest import event_body
 
 from . import nasty
@@ -113,8 +113,7 @@ def ids(make_user, make_school) -> dict[str, int]:
 
 def forget_events(db) -> None:
     """So that the same client_event_id is new again for the next request."""
-    db.session.execute(delete(AttendanceKey))
-    db.session.execute(delete(Attendance))
+    delete_events(true())
     db.session.commit()
 
 

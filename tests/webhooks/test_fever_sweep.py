@@ -67,7 +67,9 @@ def test_a_lost_fever_is_delivered_once_by_the_sweep(
         clock.advance(3600)
         sweep(app)
         # The check-in path coming back late records nothing more either.
-        fevers_recorded([answer.json["data"]["id"]], [user.school_id])
+        reading = answer.json["data"]
+        stamp = dt.datetime.fromisoformat(reading["timestamp"])
+        fevers_recorded([(reading["id"], stamp)], [user.school_id])
         time.sleep(0.2)
         assert len(receiver.received) == 1
     payload = verify(hook["secret"], got.headers, got.body, tolerance=None)
@@ -98,9 +100,17 @@ def test_the_sweep_leaves_delivered_fevers_and_normal_readings_alone(
 
 
 def test_a_lost_bulk_sync_is_swept_for_each_subscription_that_existed(
-    app, client, db, make_user, subscribe, frozen, lost
+    app, client, db, make_user, subscribe, frozen, lost, monkeypatch
 ):
     clock = frozen(NOW)
+    asked: list[object] = []  # the sweep has its subscriptions: it does not ask again
+    subscribers = events.subscribers
+
+    def counted(*args):
+        asked.append(args)
+        return subscribers(*args)
+
+    monkeypatch.setattr(events, "subscribers", counted)
     user = make_user()
     with running_receiver() as receiver:
         school_hook = subscribe(receiver.url, ["attendance.fever"], user.school_id)
@@ -121,6 +131,7 @@ def test_a_lost_bulk_sync_is_swept_for_each_subscription_that_existed(
         got = receiver.wait_for(4)
         time.sleep(0.2)
         assert len(receiver.received) == 4
+    assert asked == []
     assert deliveries(db, school_hook["id"]) == deliveries(db, every_school["id"]) == 2
     assert deliveries(db, days_only["id"]) == deliveries(db, late["id"]) == 0
     by_hook = {hook["id"]: [] for hook in (school_hook, every_school)}

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import Enrolment, School, User
+from ...schemas.loader import BodyLoader, Memo
 from ...schemas.users import UserInSchema
 from .. import ServiceError
 from .. import enrolments as spans
@@ -33,7 +34,13 @@ ARCHIVED_PUPIL = "belongs to an archived pupil of this school (a roster does not
 NO_SCHOOL = "no school you may act for has this id or name"
 SAME_NAME = "more than one school has this name: give its id"
 
-_schema = UserInSchema(partial=True)
+# A row's cells as `UserInSchema(partial=True).load` takes them (a row may leave columns
+# out), at a fraction of its cost: the values that repeat from row to row (the school,
+# groups, dates) deserialized once per file.
+_loader = BodyLoader(
+    UserInSchema(partial=True),
+    repetitive=frozenset({"school_id", "group", "enrolled_from", "enrolled_until"}),
+)
 REQUIRED_NAME = str(UserInSchema().fields["name"].error_messages["required"])
 
 
@@ -63,45 +70,6 @@ class Stored:
     enrolments: list[Any]  # rows with school_id, from_ and until, oldest first
 
 
-class FieldLoader:
-    """`UserInSchema(partial=True).load(body)`, at a fraction of its cost per row.
-
-    Each field is deserialized by the schema's own field object, which is what `load`
-    does, and the values that repeat from row to row (groups, dates, the school) once
-    per value. A body any field refuses goes through `load` itself, so that the
-    messages are exactly the schema's. The schema has no hooks beyond `BodySchema`'s
-    unwrap and text check, which the fields' own checks (`inputs.clean_name`, date
-    parsing) cover for the values a roster gives: strings or None.
-    """
-
-    REPETITIVE = frozenset({"school_id", "group", "enrolled_from", "enrolled_until"})
-
-    def __init__(self) -> None:
-        self.fields = _schema.load_fields
-        self.memo: dict[tuple[str, Any], Any] = {}
-
-    def load(self, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return {key: self._field(key, value, body) for key, value in body.items()}
-        except ma.ValidationError:
-            loaded: dict[str, Any] = _schema.load(body)  # raises with the schema's messages
-            return loaded
-
-    def _field(self, key: str, value: Any, body: dict[str, Any]) -> Any:
-        if key not in self.REPETITIVE:
-            return self.fields[key].deserialize(value, key, body)
-        memo_key = (key, value)
-        if memo_key not in self.memo:
-            try:
-                self.memo[memo_key] = self.fields[key].deserialize(value, key, body)
-            except ma.ValidationError as error:
-                self.memo[memo_key] = error
-        result = self.memo[memo_key]
-        if isinstance(result, ma.ValidationError):
-            raise result
-        return result
-
-
 @dataclass
 class Planner:
     """Plans rows chunk by chunk, remembering what earlier rows claimed."""
@@ -117,7 +85,7 @@ class Planner:
     _claimed: dict[int, dict[str, int]] = field(default_factory=dict)
     _schools: dict[str, School | str] = field(default_factory=dict)
     _today: dict[int, dt.date] = field(default_factory=dict)
-    _loader: FieldLoader = field(default_factory=FieldLoader)
+    _memo: Memo = field(default_factory=dict)  # the loader's, for the whole file
 
     def seen(self, external_id: str) -> bool:
         """Whether a row of the file so far (valid or not) names this external_id."""
@@ -151,7 +119,7 @@ class Planner:
                 cell = row.cells[column]
                 body[column] = cell if cell.strip() else None
         try:
-            data = self._loader.load(body)
+            data = _loader.load(body, self._memo)
         except ma.ValidationError as error:
             messages = error.normalized_messages()
             errors.update({str(k): [str(m) for m in v] for k, v in messages.items()})

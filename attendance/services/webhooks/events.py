@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,12 @@ SWEEP_SETTLE = dt.timedelta(minutes=1)
 SWEEP_BATCH = 1000
 
 
+# A stored reading: its id and its timestamp (which says its partition on PostgreSQL).
+Reading = tuple[int, dt.datetime]
+# A subscription as `subscribers` gives it: (id, school_id or None, event types).
+Subscriber = tuple[int, int | None, list[str]]
+
+
 @dataclass(frozen=True)
 class Event:
     """An event of one school: its type, its key (see the module) and its data."""
@@ -42,9 +48,7 @@ class Event:
     data: dict[str, Any]
 
 
-def subscribers(
-    school_ids: Iterable[int], types: Sequence[str]
-) -> list[tuple[int, int | None, list[str]]]:
+def subscribers(school_ids: Iterable[int], types: Sequence[str]) -> list[Subscriber]:
     """(id, school_id, event types) of the enabled subscriptions of these schools (or of
     every school) that want one of `types`. The table is small: filtered here, not in SQL
     (JSON containment differs between databases)."""
@@ -69,17 +73,17 @@ def body(event: Event, at: dt.datetime) -> str:
     return orjson.dumps({"type": event.type, "timestamp": stamp, "data": event.data}).decode()
 
 
-def record(events: Sequence[Event], webhook_ids: Collection[int] | None = None) -> list[str]:
+def record(events: Sequence[Event], subs: Sequence[Subscriber] | None = None) -> list[str]:
     """Store a delivery for each subscription that wants each event; the new delivery ids.
 
     An event already recorded for a subscription (the same key) is left as it is.
-    `webhook_ids`: for these subscriptions only (the fever sweep's).
+    `subs`: these subscriptions (the fever sweep's, which has them already), not the
+    enabled ones of the events' schools.
     """
     if not events:
         return []
-    subs = subscribers({e.school_id for e in events}, sorted({e.type for e in events}))
-    if webhook_ids is not None:
-        subs = [sub for sub in subs if sub[0] in webhook_ids]
+    if subs is None:
+        subs = subscribers({e.school_id for e in events}, sorted({e.type for e in events}))
     now = clock.now()
     rows = [
         {
@@ -121,15 +125,9 @@ def _number(value: Decimal) -> float:
     return float(value)
 
 
-def fever_events(attendance_ids: Sequence[int]) -> list[Event]:
+def fever_events(readings: Sequence[Reading]) -> list[Event]:
     """The fever events of these stored readings (those at or above their school's threshold)."""
-    rows = db.session.execute(
-        select(Attendance, School.fever_threshold, User.name, User.external_id, User.group)
-        .join(School, School.id == Attendance.school_id)
-        .join(User, User.id == Attendance.user_id)
-        .where(Attendance.id.in_(list(attendance_ids)))
-        .where(is_fever(Attendance.temperature, School.fever_threshold))  # type: ignore[arg-type]
-    )
+    rows = db.session.execute(fever_readings(readings))
     return [
         Event(
             FEVER,
@@ -150,6 +148,24 @@ def fever_events(attendance_ids: Sequence[int]) -> list[Event]:
         )
         for a, threshold, name, external_id, group in rows
     ]
+
+
+def fever_readings(
+    readings: Sequence[Reading],
+) -> Select[Attendance, Decimal, str, str | None, str | None]:
+    """The readings that are fevers, with their thresholds and pupils. By id and timestamp:
+    on PostgreSQL the plan reads only the months of the readings' timestamps (by id alone
+    it would probe every month's index). The ids alone say which readings: each has one
+    timestamp, so the timestamps' list only narrows where to look."""
+    ids = [ident for ident, _ in readings]
+    stamps = sorted({stamp for _, stamp in readings})
+    return (
+        select(Attendance, School.fever_threshold, User.name, User.external_id, User.group)
+        .join(School, School.id == Attendance.school_id)
+        .join(User, User.id == Attendance.user_id)
+        .where(Attendance.id.in_(ids), Attendance.timestamp.in_(stamps))
+        .where(is_fever(Attendance.temperature, School.fever_threshold))  # type: ignore[arg-type]
+    )
 
 
 def wants_fevers(school_ids: Iterable[int]) -> bool:
@@ -185,11 +201,10 @@ def missed_fevers(now: dt.datetime) -> list[str]:
             every_school = list(db.session.scalars(select(School.id).order_by(School.id)))
         schools = [school_id] if school_id is not None else every_school or []
         received_from = max(since, enabled_at)
-        missed = list(
-            db.session.scalars(_missed(webhook_id, schools, since, received_from, settled))
-        )
+        query = _missed(webhook_id, schools, since, received_from, settled)
+        missed = [(ident, stamp) for ident, stamp in db.session.execute(query)]
         if missed:
-            new += record(fever_events(missed), webhook_ids={webhook_id})
+            new += record(fever_events(missed), [(webhook_id, school_id, list(types))])
     return new
 
 
@@ -199,8 +214,8 @@ def _missed(
     since: dt.datetime,
     received_from: dt.datetime,
     settled: dt.datetime,
-) -> Select[Any]:
-    """The ids of the fever readings of these schools without a delivery for this webhook.
+) -> Select[int, dt.datetime]:
+    """The fever readings (id, timestamp) of these schools without a delivery for this webhook.
 
     Read through the index on (school_id, timestamp); each candidate's delivery is looked
     up in the unique index on (webhook_id, event_key).
@@ -210,7 +225,7 @@ def _missed(
         WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.event_key == key
     )
     return (
-        select(Attendance.id)
+        select(Attendance.id, Attendance.timestamp)
         .join(School, School.id == Attendance.school_id)
         .where(
             Attendance.school_id.in_(school_ids),
