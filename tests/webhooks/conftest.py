@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from attendance import clock
+from tests.conftest import FrozenClock
 
 # The real-worker fixtures (PostgreSQL and Redis, or a failure under CI).
 from ..jobs.test_rq_workers import redis_url, start_workers  # noqa: F401
@@ -28,25 +29,12 @@ def subscribe(client: FlaskClient) -> Callable[..., dict[str, Any]]:
     return make
 
 
-class Clock:
-    """A clock the test moves: `at` is now."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += dt.timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], Clock]:
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], FrozenClock]:
     """Patch clock.now to a movable clock starting at the given instant."""
 
-    def make(at: dt.datetime) -> Clock:
-        fake = Clock(at)
+    def make(at: dt.datetime) -> FrozenClock:
+        fake = FrozenClock(at)
         monkeypatch.setattr(clock, "now", fake)
         return fake
 
