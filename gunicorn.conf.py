@@ -26,8 +26,13 @@ timeout = int(os.environ.get("WEB_TIMEOUT") or 60)
 graceful_timeout = 30  # SIGTERM: requests in flight get this long to finish
 keepalive = 5  # behind a load balancer, whose idle timeout should be longer
 # Bounded memory over weeks of uptime; the jitter keeps the processes from restarting together.
-max_requests = 5000
-max_requests_jitter = 500
+# Rarely: a process that restarts closes its kept-alive connections, and their clients
+# reconnect while its successor is still starting, so they all land on the other
+# processes and stay there. At 5,000 requests a gate fleet's check-ins recycled each
+# process every few seconds and left the devices' connections on one process of two,
+# which cost the check-ins a quarter of their rate in `make bench-ingest`.
+max_requests = 100_000
+max_requests_jitter = 20_000
 # Our JSON request log (attendance.ops.web) has the route, status, duration and request id:
 # gunicorn's access log would say the same thing again, less well.
 accesslog = None
