@@ -12,7 +12,8 @@ their share in their own processes and are not counted.
 
 It wipes and seeds the benchmark database as `make bench-ingest` does (the name must
 contain "bench"). `--profile out.prof` writes a cProfile of the real check-ins; for a
-sampling profile run it under `py-spy record --gil -o out.svg -- python ...`.
+sampling profile run it under `py-spy record --gil -o out.svg -- python ...` (py-spy is
+not a dependency of the project: `.venv/bin/pip install py-spy`).
 """
 
 from __future__ import annotations
