@@ -638,13 +638,7 @@ def main() -> int:
     subprocess.run(
         ["redis-cli", "-u", args.redis, "flushdb"], check=True, stdout=subprocess.DEVNULL
     )
-    run([sys.executable, "-m", "flask", "--app", "attendance", "db", "upgrade"], env)
-    minted = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "attendance", "token", "create",
-         "--role", "district", "--name", "bench-aggregate"],
-        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    TOKEN["value"] = minted.stdout.strip().splitlines()[-1]
+    TOKEN["value"] = migrate_and_mint(env)
 
     # Every month loaded gets its partition before the load (as `flask partitions ensure
     # --from` does for an operator loading history), not the default partition.
