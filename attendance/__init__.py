@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -15,9 +16,41 @@ from . import config as settings
 from .ops.logs import ORJSON_PASSTHROUGH
 
 
+class App(Flask):
+    """Flask, deciding once per function whether it is a coroutine function.
+
+    Flask asks `ensure_sync` about every hook, view and signal receiver it calls: about
+    fifteen times per request, each an `inspect.iscoroutinefunction` that unwraps and
+    inspects the function again. The answer never changes for a function, so it is kept
+    (by the function behind a bound method: a class-based view is a new instance each
+    request). Flask's docs name `ensure_sync` as the method to override.
+    """
+
+    # Hooks, views and receivers are few; functions made per request (`after_this_request`)
+    # are not, so past this many the memo starts over rather than grow.
+    SYNC_MEMO_MAX = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._coroutine: dict[Any, bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        key = getattr(func, "__func__", func)
+        try:
+            is_coroutine = self._coroutine[key]
+        except KeyError:
+            is_coroutine = inspect.iscoroutinefunction(func)
+            if len(self._coroutine) >= self.SYNC_MEMO_MAX:
+                self._coroutine.clear()
+            self._coroutine[key] = is_coroutine
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            is_coroutine = inspect.iscoroutinefunction(func)
+        return self.async_to_sync(func) if is_coroutine else func
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Make the app: defaults, then the environment, then `config` (tests)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = App(__name__, instance_relative_config=True)
     app.config.from_object(settings.Config)
     app.config.update(settings.from_env(os.environ))
     # Any setting can also come as ATTENDANCE_<NAME> (values parsed as JSON when they can be).
