@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 1
 
-.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest bench-roster bench-district clean
+.PHONY: install run run-web run-workers demo-data test lint bench-aggregate bench-ingest bench-ingest-ablation bench-roster bench-district clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -63,6 +63,12 @@ bench-aggregate: $(STAMP)
 # minutes. BENCH_ARGS="--rounds 5" or "--concurrency 32" and so on.
 bench-ingest: $(STAMP)
 	$(PY) tools/bench_ingest.py $(BENCH_ARGS)
+
+# The same setting and database: the check-in with its request log, metrics and security
+# headers switched off, one by one and together, beside the real and the bare app (about
+# three minutes). What those required parts cost under load (docs/performance.md).
+bench-ingest-ablation: $(STAMP)
+	$(PY) tools/ingest_ablation.py $(BENCH_ARGS)
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default the local attendance_bench_roster, which it
 # wipes): times `flask roster import` of 50,000 pupils, then the same file again, and peak
