@@ -65,8 +65,9 @@ bench-ingest: $(STAMP)
 	$(PY) tools/bench_ingest.py $(BENCH_ARGS)
 
 # The same setting and database: the check-in with its request log, metrics and security
-# headers switched off, one by one and together, beside the real and the bare app (about
-# three minutes). What those required parts cost under load (docs/performance.md).
+# headers switched off, one by one and together, and with its usual case answered outside
+# Flask by a prototype, beside the real and the bare app (about four minutes). What those
+# parts and Flask's request pipeline cost under load (docs/performance.md).
 bench-ingest-ablation: $(STAMP)
 	$(PY) tools/ingest_ablation.py $(BENCH_ARGS)
 

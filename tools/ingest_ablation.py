@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""What the check-in's required parts cost under load (`make bench-ingest-ablation`).
+"""What the check-in's required parts and Flask cost under load (`make bench-ingest-ablation`).
 
 Serves, side by side under the project's gunicorn.conf.py and `make bench-ingest`'s
 settings: the real app; the real app without its request log line, its metrics and its
-security headers (`tools/ablated_app.py`), each of those off alone; and the bare app.
+security headers (`tools/ablated_app.py`), each of those off alone; the real app with a
+check-in's usual case answered outside Flask's request pipeline, log, metrics and
+headers on (`tools/shortcut_prototype.py`, a prototype); and the bare app.
 Each is loaded in turn, in rotating order, for `--rounds` rounds; the table shows each
 one's median rate, its ratio to the bare app's, and the CPU per request of the web
 processes and of PostgreSQL over its rounds (read from /proc).
@@ -35,6 +37,7 @@ VARIANTS = {
     "no metrics": "metrics",
     "no headers": "headers",
     "none of the three": "log,metrics,headers",
+    "outside Flask": "flask",
 }
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant (3)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per round (8)")
     parser.add_argument("--concurrency", type=int, default=8, help="client connections (8)")
-    parser.add_argument("--port", type=int, default=8780, help="this port and the next six")
+    parser.add_argument("--port", type=int, default=8780, help="this port and the next seven")
     args = parser.parse_args(argv)
     settings = bench.Settings(
         database=args.database.replace("postgresql+psycopg://", "postgresql://"),
