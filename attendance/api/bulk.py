@@ -31,7 +31,19 @@ blp = Blueprint(
 
 
 class BulkItem(fields.Raw):
-    """One event of a batch: loaded in the route, documented as AttendanceIn (see `document`)."""
+    """One event of a batch: loaded in the route, documented as AttendanceIn (see `document`).
+
+    Taken as it is, as `Raw` takes it, without marshmallow's bookkeeping per value (a
+    validator built and run per item, for none): 5,000 times a batch. Null and missing
+    values still go through `Raw`, which refuses them.
+    """
+
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        if value is None or value is ma.missing or self.validators:
+            return super().deserialize(value, attr, data, **kwargs)
+        return value
 
 
 def document(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:

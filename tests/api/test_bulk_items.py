@@ -137,3 +137,39 @@ def test_a_remembered_error_holds_no_frames():
             _items.load(item, memo)
     [error] = [v for v in memo.values() if isinstance(v, ma.ValidationError)]
     assert error.__traceback__ is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(anything, max_size=6), scalars))
+def test_a_batch_loads_as_a_list_of_raw_values_does(batch) -> None:
+    """BulkItem takes each item as marshmallow's Raw does, without its bookkeeping: the
+    same loaded batch (the very item objects) and the same messages (null items)."""
+    from marshmallow import fields, validate
+
+    from attendance.api.bulk import MAX_ITEMS, BulkInSchema
+
+    declared = BulkInSchema().fields["attendances"]
+    length = next(v for v in declared.validators if isinstance(v, validate.Length))
+    reference = ma.Schema.from_dict(
+        {
+            "attendances": fields.List(
+                fields.Raw(),
+                required=True,
+                validate=validate.Length(min=1, max=MAX_ITEMS, error=length.error),
+            )
+        },
+        name="RawBatch",
+    )()
+
+    def outcome(schema, body):
+        try:
+            return schema.load(body)
+        except ma.ValidationError as error:
+            return error.messages
+
+    body = {"attendances": batch}
+    ours = outcome(BulkInSchema(), body)
+    assert ours == outcome(reference, body)
+    if isinstance(batch, list) and "attendances" in ours and isinstance(ours["attendances"], list):
+        if len(ours["attendances"]) == len(batch) and batch:
+            assert all(a is b for a, b in zip(ours["attendances"], batch, strict=True))
