@@ -10,7 +10,7 @@ The usual case only: a plain JSON body the route's schema takes, from a token th
 process has cached under the current version, for a school it may act for, with a valid
 Idempotency-Key or none, and no query string. It is answered here with the route's own
 pieces (the schema's fields, `record_attendance`, the answer's schema, the log line and
-metrics of `ops.web`, the API's security headers). Anything else goes to Flask, the
+metrics of `ops.web.answered`, the API's security headers). Anything else goes to Flask, the
 body replayed. What a real implementation would still need (docs/performance.md, "What
 is left"): the write counted once when Flask then answers (here it is counted twice),
 HSTS behind a TLS proxy (ProxyFix wraps outside this), and an error after the
@@ -20,7 +20,6 @@ statement answered by Flask's handlers without running the statement again.
 from __future__ import annotations
 
 import io
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -32,14 +31,13 @@ from attendance.api.attendances import PRINTABLE_ASCII, _attendance_schema
 from attendance.api.schemas import AttendanceInSchema
 from attendance.extensions import db, in_transaction
 from attendance.jobs.webhooks import fevers_recorded
-from attendance.ops import context, metrics
+from attendance.ops import context, web
 from attendance.schemas.loader import BodyLoader
 from attendance.security import tokens
 from attendance.security.hardening import API_CSP, HEADERS
 from attendance.security.roles import DEVICE, DISTRICT, SCHOOL
 from attendance.services import attendances as service
 
-log = logging.getLogger("attendance.request")
 PATH = "/api/attendances"
 ROLES = frozenset({DEVICE, SCHOOL, DISTRICT})
 STATUS = {201: "201 CREATED", 200: "200 OK"}
@@ -118,24 +116,7 @@ def install(app: Flask) -> None:
                 ],
             )
             seconds = time.perf_counter() - started
-            metrics.observe_request("POST", PATH, status, seconds)
-            log.info(
-                "%s %s %s",
-                "POST",
-                PATH,
-                status,
-                extra={
-                    "event": "request",
-                    "method": "POST",
-                    "route": PATH,
-                    "path": PATH,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "request_id": rid,
-                    "remote_addr": environ.get("REMOTE_ADDR"),
-                    "user_agent": environ.get("HTTP_USER_AGENT", "")[:200],
-                },
-            )
+            web.answered(environ, "POST", PATH, PATH, status, seconds, rid)
             return [payload]
         finally:
             context.request_id.reset(reset)

@@ -34,15 +34,26 @@ def _finish(response: Response) -> Response:
     started = getattr(ops, "ops_started", None)
     seconds = time.perf_counter() - started if started is not None else 0.0
     rule = req.url_rule.rule if req.url_rule is not None else UNMATCHED
-    status = response.status_code
     rid = getattr(ops, "ops_request_id", None) or context.accept_request_id(None)
     response.headers[context.REQUEST_ID_HEADER] = rid
-    method = req.method
+    answered(req.environ, req.method, rule, req.path, response.status_code, seconds, rid)
+    return response
+
+
+def answered(
+    environ: dict[str, Any],
+    method: str,
+    rule: str,
+    path: str,
+    status: int,
+    seconds: float,
+    rid: str,
+) -> None:
+    """Count an answered request in the metrics and write its log line."""
     metrics.observe_request(method, rule, status, seconds)
-    path = req.path
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
-        return response
+        return
     log.log(
         level,
         "%s %s %s",
@@ -57,12 +68,11 @@ def _finish(response: Response) -> Response:
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
             "request_id": rid,
-            "remote_addr": req.remote_addr,
+            "remote_addr": environ.get("REMOTE_ADDR"),
             # The header itself: werkzeug's UserAgent object would only give it back.
-            "user_agent": req.environ.get("HTTP_USER_AGENT", "")[:200],
+            "user_agent": environ.get("HTTP_USER_AGENT", "")[:200],
         },
     )
-    return response
 
 
 def _teardown(error: BaseException | None) -> None:
