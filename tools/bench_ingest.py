@@ -419,18 +419,23 @@ def verdicts(rows: dict[str, Series]) -> list[str]:
     return lines
 
 
+def real_app_env(settings: Settings, run: str) -> dict[str, str]:
+    """The real app's environment: as deployed, Redis counts the write rate limit (set
+    out of reach) and holds the token cache's version (security/gate.py), under keys of
+    this run's own."""
+    return {
+        "DATABASE_URL": settings.database,
+        "REDIS_URL": settings.redis,
+        "RATELIMIT_WRITE": RATE,
+        "ATTENDANCE_RATELIMIT_KEY_PREFIX": f"{run}-{os.getpid()}",
+    }
+
+
 def run(settings: Settings) -> str:
     """Every benchmark, interleaved; returns the report."""
     started = time.perf_counter()
     school, users, token = reset_and_seed(settings.database)
-    # As deployed: Redis counts the write rate limit (set out of reach) and holds the
-    # token cache's version (security/gate.py), under keys of this run's own.
-    app_env = {
-        "DATABASE_URL": settings.database,
-        "REDIS_URL": settings.redis,
-        "RATELIMIT_WRITE": RATE,
-        "ATTENDANCE_RATELIMIT_KEY_PREFIX": f"bench-ingest-{os.getpid()}",
-    }
+    app_env = real_app_env(settings, "bench-ingest")
     bare_env = {"BARE_DATABASE_URL": settings.database}
     rows = {
         "real": Series("(a) real POST /api/attendances", "req/s"),

@@ -96,13 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
     )
     school, users, token = bench.reset_and_seed(settings.database)
-    env = {
-        "DATABASE_URL": settings.database,
-        "REDIS_URL": settings.redis,
-        "RATELIMIT_WRITE": bench.RATE,
-        "ATTENDANCE_RATELIMIT_KEY_PREFIX": f"bench-ablation-{os.getpid()}",
-        "BARE_DATABASE_URL": settings.database,
-    }
+    env = {**bench.real_app_env(settings, "bench-ablation"), "BARE_DATABASE_URL": settings.database}
     names = [*VARIANTS, "bare"]
     ports = {name: settings.port + n for n, name in enumerate(names)}
     rates: dict[str, list[float]] = {name: [] for name in names}
