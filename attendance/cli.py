@@ -41,12 +41,13 @@ def serve_command(host: str, port: int, workers: int) -> None:
     log_format = logs.log_format(app, development_server=True)
     logs.configure(app, log_format)
     children = None
+    ticker = None
     if not current_app.config.get("REDIS_URL"):
         from .jobs.reports import reap
         from .jobs.ticker import start_ticker
 
         reap(everything=True)  # reports left unfinished by a previous run of this process
-        start_ticker(app)  # closes days and sends webhooks, as workers' reapers do
+        ticker = start_ticker(app)  # closes days and sends webhooks, as workers' reapers do
     elif workers:
         grace = _stop_grace()
         children = Children(workers, grace=grace, env={"LOG_FORMAT": log_format})
@@ -60,6 +61,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
         # Not app.run(): under the `flask` command it returns at once without serving.
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        if ticker is not None:  # no tick of a server that has stopped (its last one ends)
+            ticker.stop()
         if children is not None:
             click.echo("stopping the worker processes (each finishes its current job)")
             children.stop()
